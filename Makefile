@@ -1,0 +1,122 @@
+# selsa — build. `make help` lists the targets.
+#
+#   make            libselsa.a, libselsa.so and the selsa tool (build/)
+#   make test       install dependencies if needed, build, generate reference fixtures, run all tests
+#   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make bench      operator benchmarks (bench/), see docs/BENCHMARKS.md
+#   make demo       the main job on built-in defaults
+#
+# Variables: ARCH (default x86-64-v3), OPT, BUILD, SANITIZE=1, PYTHON, THREADS.
+
+CC      ?= gcc
+PYTHON  ?= /usr/bin/python3
+ARCH    ?= x86-64-v3
+BUILD   ?= build
+PREFIX  ?= /usr/local
+
+BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
+
+ifeq ($(SANITIZE),1)
+  OPT      ?= -O1 -g -fno-omit-frame-pointer
+  SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+  OPT      ?= -O3 -g
+  SAN      :=
+endif
+
+CPPFLAGS := -Iinclude -Isrc -I$(BLAS_INC) -D_GNU_SOURCE
+CFLAGS   := -std=c11 -march=$(ARCH) $(OPT) -fPIC -fopenmp -Wall -Wextra -Werror \
+            -Wno-unused-parameter $(SAN) $(EXTRA_CFLAGS)
+LDFLAGS  := -fopenmp $(SAN) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR)
+# OpenBLAS is linked by name, from the OpenMP build, never the reference BLAS.
+LDLIBS   := -lopenblas -lpng -ljpeg -lexpat -lyaml -lz -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/ops/*.c src/backend/cpu/*.c src/model/*.c \
+                              src/io/*.c src/data/*.c src/train/*.c src/eval/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_SUPPORT := tests/harness.c tests/fixture.c
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+FIXTURES := $(BUILD)/fixtures/.stamp
+REF_PY   := $(sort $(wildcard tests/ref/*.py))
+
+.PHONY: all lib cli tests test check asan bench demo deps fixtures clean help install
+
+all: lib cli
+
+lib: $(BUILD)/libselsa.a $(BUILD)/libselsa.so
+cli: $(BUILD)/selsa
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libselsa.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libselsa.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/selsa: $(CLI_OBJ) $(BUILD)/libselsa.a
+	$(CC) -o $@ $(CLI_OBJ) $(BUILD)/libselsa.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libselsa.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/libselsa.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libselsa.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILD)/libselsa.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(TEST_BIN) $(BUILD)/selsa
+
+# Reference fixtures are regenerated from the PyTorch/NumPy scripts (never committed).
+$(FIXTURES): $(REF_PY)
+	@mkdir -p $(BUILD)/fixtures
+	@for s in $(REF_PY); do case $$s in */_*) continue;; esac; \
+	  echo "  REF $$s"; $(PYTHON) $$s $(BUILD)/fixtures || exit 1; done
+	@touch $@
+
+fixtures: $(FIXTURES)
+
+deps:
+	bash scripts/install-deps.sh
+
+# The README's test command: set up, build, run everything, summary line, non-zero on failure.
+test: deps
+	$(MAKE) check
+
+check: tests $(FIXTURES)
+	bash tests/run_tests.sh $(BUILD)
+
+asan:
+	$(MAKE) check BUILD=build-asan SANITIZE=1
+
+bench: $(BENCH_BIN)
+	bash bench/run_bench.sh $(BUILD)
+
+demo: deps
+	$(MAKE) all
+	bash scripts/demo.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/selsa $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(BUILD)/libselsa.a $(BUILD)/libselsa.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/selsa/*.h $(DESTDIR)$(PREFIX)/include/selsa/
+	install -m 755 $(BUILD)/selsa $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-asan
+
+help:
+	@sed -n '1,12p' Makefile
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)

@@ -1,0 +1,53 @@
+#include "selsa/context.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+
+/* OpenBLAS extensions (declared in its cblas.h for the Debian build, repeated for clarity). */
+void openblas_set_num_threads(int num_threads);
+char *openblas_get_config(void);
+
+int selsa_cpu_cores(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+void selsa_ctx_set_threads(selsa_ctx *ctx, int n_threads) {
+    int cores = selsa_cpu_cores();
+    if (n_threads <= 0 || n_threads > cores) n_threads = cores;
+    ctx->n_threads = n_threads;
+    openblas_set_num_threads(n_threads);
+    omp_set_num_threads(n_threads);
+    omp_set_max_active_levels(1); /* no nested parallel regions */
+}
+
+selsa_status selsa_ctx_init(selsa_ctx *ctx, selsa_backend_kind kind, size_t scratch_bytes,
+                            int n_threads) {
+    if (!ctx) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_ctx_init: ctx is NULL");
+    memset(ctx, 0, sizeof *ctx);
+    if (kind == SELSA_BACKEND_CPU) {
+        ctx->backend = selsa_backend_cpu();
+    } else {
+        return selsa_error(SELSA_ERR_UNSUPPORTED,
+                           "backend 'cuda' is not available in this build (CPU only)");
+    }
+    SELSA_TRY(selsa_arena_init(&ctx->scratch, "scratch", scratch_bytes ? scratch_bytes : (64u << 20)));
+    selsa_ctx_set_threads(ctx, n_threads);
+    return SELSA_OK;
+}
+
+void selsa_ctx_free(selsa_ctx *ctx) {
+    if (!ctx) return;
+    selsa_arena_free(&ctx->scratch);
+    memset(ctx, 0, sizeof *ctx);
+}
+
+const char *selsa_ctx_backend_name(const selsa_ctx *ctx) {
+    return ctx && ctx->backend ? ctx->backend->name : "none";
+}
+
+const char *selsa_blas_config(void) { return openblas_get_config(); }

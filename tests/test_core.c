@@ -1,0 +1,109 @@
+/* Core: status/error messages, arenas (measure + real), tensors, RNG determinism, context. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "selsa/arena.h"
+#include "selsa/context.h"
+#include "selsa/rng.h"
+#include "selsa/tensor.h"
+
+static void test_arena(void) {
+    selsa_arena m;
+    selsa_arena_init_measure(&m, "m");
+    void *p;
+    TH_OK(selsa_arena_alloc(&m, 10, &p));
+    TH_CHECK(p == NULL, "measuring arena returns NULL");
+    selsa_tensor t;
+    TH_OK(selsa_arena_tensor(&m, &t, 2, 3, 4, 5));
+    TH_CHECK(m.peak == 64 + 512, "measured peak %zu", m.peak);
+
+    selsa_arena a;
+    TH_OK(selsa_arena_init(&a, "act", m.peak));
+    TH_OK(selsa_arena_alloc(&a, 10, &p));
+    TH_CHECK(((uintptr_t)p % SELSA_ARENA_ALIGN) == 0, "aligned");
+    size_t mark = selsa_arena_mark(&a);
+    TH_OK(selsa_arena_tensor(&a, &t, 2, 3, 4, 5));
+    TH_CHECK(t.data && selsa_tensor_numel(&t) == 120, "tensor allocated");
+    TH_FAILS(selsa_arena_alloc(&a, 1, &p), SELSA_ERR_OUT_OF_MEMORY);
+    TH_CHECK(strstr(selsa_last_error(), "act") != NULL, "message names the arena: %s", selsa_last_error());
+    selsa_arena_rewind(&a, mark);
+    TH_OK(selsa_arena_alloc(&a, 480, &p));
+    selsa_arena_reset(&a);
+    TH_CHECK(a.used == 0 && a.peak == m.peak, "reset keeps peak");
+    TH_FAILS(selsa_arena_tensor(&a, &t, -1, 1, 1, 1), SELSA_ERR_SHAPE);
+    selsa_arena_free(&a);
+}
+
+static void test_tensor(void) {
+    float buf[24];
+    selsa_tensor t = selsa_tensor_view(buf, 1, 2, 3, 4);
+    TH_OK(selsa_tensor_check(&t, "x", 1, 2, -1, 4));
+    TH_FAILS(selsa_tensor_check(&t, "feature", 1, 3, 3, 4), SELSA_ERR_SHAPE);
+    TH_CHECK(strstr(selsa_last_error(), "feature") != NULL, "names the tensor");
+    selsa_tensor_fill(&t, 1.5f);
+    TH_OK(selsa_tensor_check_finite(&t, "x"));
+    buf[7] = NAN;
+    TH_FAILS(selsa_tensor_check_finite(&t, "fc_new_1 grad"), SELSA_ERR_NUMERIC);
+    selsa_tensor null_data = selsa_tensor_view(NULL, 1, 1, 1, 1);
+    TH_FAILS(selsa_tensor_check(&null_data, "y", -1, -1, -1, -1), SELSA_ERR_INVALID_ARG);
+}
+
+static void test_rng(void) {
+    selsa_rng a, b;
+    selsa_rng_seed(&a, 42, 7);
+    selsa_rng_seed(&b, 42, 7);
+    bool same = true;
+    for (int i = 0; i < 1000; i++) same &= selsa_rng_u32(&a) == selsa_rng_u32(&b);
+    TH_CHECK(same, "same seed, same stream");
+    selsa_rng_seed(&b, 43, 7);
+    TH_CHECK(selsa_rng_u32(&a) != selsa_rng_u32(&b), "different seed differs");
+    /* statistics of uniform / normal / below */
+    double s = 0, s2 = 0;
+    int counts[5] = {0};
+    for (int i = 0; i < 100000; i++) {
+        double u = selsa_rng_uniform(&a);
+        TH_CHECK(u >= 0 && u < 1, "uniform in [0,1)") || (i = 100000);
+        counts[selsa_rng_below(&a, 5)]++;
+        double z = selsa_rng_normal(&a);
+        s += z, s2 += z * z;
+    }
+    TH_CHECK(fabs(s / 1e5) < 0.02 && fabs(s2 / 1e5 - 1) < 0.03, "normal moments %g %g", s / 1e5, s2 / 1e5);
+    bool balanced = true;
+    for (int k = 0; k < 5; k++) balanced &= abs(counts[k] - 20000) < 800;
+    TH_CHECK(balanced, "below(5) balanced");
+    int32_t v[10];
+    for (int i = 0; i < 10; i++) v[i] = i;
+    selsa_rng_shuffle_i32(&a, v, 10);
+    int seen = 0;
+    for (int i = 0; i < 10; i++) seen |= 1 << v[i];
+    TH_CHECK(seen == 1023, "shuffle is a permutation");
+    /* state save/restore reproduces the stream */
+    selsa_rng saved = a;
+    uint32_t x1 = selsa_rng_u32(&a);
+    a = saved;
+    TH_CHECK(selsa_rng_u32(&a) == x1, "restored state repeats");
+}
+
+static void test_ctx(void) {
+    selsa_ctx ctx;
+    TH_OK(selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 1 << 20, 0));
+    TH_CHECK(ctx.n_threads >= 1 && ctx.n_threads <= selsa_cpu_cores(), "threads bounded by cores");
+    selsa_ctx_set_threads(&ctx, 1000);
+    TH_CHECK(ctx.n_threads == selsa_cpu_cores(), "never oversubscribe");
+    TH_CHECK(strcmp(selsa_ctx_backend_name(&ctx), "cpu") == 0, "cpu backend");
+    TH_CHECK(strstr(selsa_blas_config(), "OpenBLAS") != NULL, "OpenBLAS linked: %s", selsa_blas_config());
+    selsa_ctx_free(&ctx);
+    selsa_ctx bad;
+    TH_FAILS(selsa_ctx_init(&bad, SELSA_BACKEND_CUDA, 0, 1), SELSA_ERR_UNSUPPORTED);
+}
+
+int main(int argc, char **argv) {
+    th_init(argc, argv, "core");
+    test_arena();
+    test_tensor();
+    test_rng();
+    test_ctx();
+    return th_finish();
+}
