@@ -30,7 +30,7 @@ CFLAGS   := -std=c11 -march=$(ARCH) $(OPT) -fPIC -fopenmp -Wall -Wextra -Werror 
             -Wno-unused-parameter $(SAN) $(EXTRA_CFLAGS)
 LDFLAGS  := -fopenmp $(SAN) -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR)
 # OpenBLAS is linked by name, from the OpenMP build, never the reference BLAS.
-LDLIBS   := -lopenblas -lpng -ljpeg -lexpat -lyaml -lz -lm -lpthread
+LDLIBS   := -lopenblas -lavformat -lavcodec -lswscale -lavutil -lpng -ljpeg -lexpat -lyaml -lz -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/ops/*.c src/backend/cpu/*.c src/model/*.c \
                               src/io/*.c src/data/*.c src/train/*.c src/eval/*.c))
