@@ -1,0 +1,35 @@
+/* selsa — command-line entry point: dispatches to the subcommands in src/cli/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "selsa/selsa.h"
+
+int selsa_cmd_version(int argc, char **argv);
+
+static const selsa_cli_command commands[] = {
+    {"version", "print version, backend, BLAS configuration and thread count", selsa_cmd_version},
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: selsa <command> [options]   (selsa <command> --help for details)\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return SELSA_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return SELSA_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) argv[1] = "version";
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "selsa: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return SELSA_EXIT_USAGE;
+}
