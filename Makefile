@@ -3,6 +3,7 @@
 #   make            libselsa.a, libselsa.so and the selsa tool (build/)
 #   make test       install dependencies if needed, build, generate reference fixtures, run all tests
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
+#   make fuzz       fuzz the weight-file readers for FUZZ_SECONDS (default 20) under ASan+UBSan
 #   make bench      operator benchmarks (bench/), see docs/BENCHMARKS.md
 #   make demo       the main job on built-in defaults
 #
@@ -47,16 +48,23 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FIXTURES := $(BUILD)/fixtures/.stamp
 REF_PY   := $(sort $(wildcard tests/ref/*.py))
 
-.PHONY: all lib cli tests test check asan bench demo deps fixtures clean help install
+.PHONY: all lib cli tests test check asan fuzz bench demo deps fixtures clean help install
 
 all: lib cli
 
 lib: $(BUILD)/libselsa.a $(BUILD)/libselsa.so
 cli: $(BUILD)/selsa
 
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libselsa.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -99,6 +107,18 @@ check: tests $(FIXTURES)
 
 asan:
 	$(MAKE) check BUILD=build-asan SANITIZE=1
+
+# Fuzz the weight-file readers (.params, .pth) for FUZZ_SECONDS under ASan+UBSan, seeded with the
+# reference fixtures. A crash writes the input to fuzz_weights-crash.bin and fails.
+FUZZ_SECONDS ?= 20
+FUZZ_SRC := tests/fuzz/fuzz_weights.c src/io/weights.c src/io/params.c src/io/pth.c src/io/pickle.c \
+            src/core/status.c
+fuzz: $(FIXTURES)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  -fno-sanitize-recover=undefined -Wall -Wextra -Werror -Wno-unused-parameter \
+	  -Iinclude -Isrc -D_GNU_SOURCE $(FUZZ_SRC) -o $(BUILD)/fuzz_weights
+	$(BUILD)/fuzz_weights -q -t $(FUZZ_SECONDS) $(BUILD)/fixtures
 
 bench: $(BENCH_BIN)
 	bash bench/run_bench.sh $(BUILD)

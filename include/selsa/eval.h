@@ -131,6 +131,12 @@ int64_t selsa_vid_val_videos_find(const selsa_vid_val_videos *v, const char *nam
 /* Index of the video holding global frame id `frame_id`, or -1. */
 int64_t selsa_vid_val_videos_of_frame(const selsa_vid_val_videos *v, int64_t frame_id);
 
+/* Build the ground truth of every frame listed in a VID_val_videos.txt-format list from an
+ * ILSVRC-layout root (Annotations/VID/<video>/%06d.xml, raw boxes). Frame ids are
+ * start + k; errors name the file (and line) that failed. */
+selsa_status selsa_vid_gt_load_ilsvrc(const char *root, const char *val_list_path,
+                                      selsa_vid_gt *gt);
+
 /* ------------------------------------------------------------------ motion IoU ------------ */
 
 /* Fill motion_iou from the official cells (vid-eval.md §5.4): the frame with global id g uses
