@@ -1,0 +1,147 @@
+/* The selsa command line: exit codes and messages of each subcommand, on tiny data made here.
+ * The tool is found next to the tests directory (BUILD/selsa for BUILD/tests/test_cli). */
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char tool[4096];
+static char out_buf[65536];
+
+/* Run "tool args" with stdout+stderr captured into out_buf; returns the exit code. */
+static int run(const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", tool, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
+    out_buf[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void write_xml(const char *path, int with_object) {
+    char xml[2048];
+    snprintf(xml, sizeof xml,
+             "<annotation><folder>x</folder><filename>y</filename><size><width>100</width>"
+             "<height>80</height></size>%s</annotation>\n",
+             with_object ? "<object><trackid>0</trackid><name>n02691156</name><bndbox><xmax>60</xmax>"
+                           "<xmin>20</xmin><ymax>50</ymax><ymin>10</ymin></bndbox><occluded>0</occluded>"
+                           "<generated>0</generated></object>"
+                         : "");
+    write_file(path, xml);
+}
+
+static void test_general(void) {
+    TH_CHECK(run("") == 2, "no command is a usage error");
+    TH_CHECK(run("--help") == 0 && strstr(out_buf, "inspect"), "help lists commands");
+    TH_CHECK(run("frobnicate") == 2 && strstr(out_buf, "unknown command"), "unknown command");
+    TH_CHECK(run("version") == 0 && strstr(out_buf, "OpenBLAS"), "version shows BLAS: %s", out_buf);
+    const char *cmds[] = {"version", "inspect", "eval"};
+    for (int i = 0; i < 3; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s --help", cmds[i]);
+        TH_CHECK(run(a) == 0 && strstr(out_buf, "usage: selsa"), "%s --help", cmds[i]);
+    }
+}
+
+static void test_inspect(const char *dir) {
+    TH_CHECK(run("inspect") == 2 && strstr(out_buf, "missing FILE"), "inspect without file");
+    TH_CHECK(run("inspect /nonexistent/x.params") == 4 && strstr(out_buf, "/nonexistent/x.params"),
+             "missing file names it: %s", out_buf);
+    char path[4096], args[8192];
+    snprintf(path, sizeof path, "%s/garbage.params", dir);
+    write_file(path, "this is not a weight file at all");
+    snprintf(args, sizeof args, "inspect %s", path);
+    TH_CHECK(run(args) == 4 && strstr(out_buf, "error"), "garbage file is a model error: %s", out_buf);
+    /* a real .params written by the reference generator of the weight tests */
+    const char *fx = th_fixture_path("weights_v2.params");
+    if (access(fx, R_OK) == 0) {
+        snprintf(args, sizeof args, "inspect %s", fx);
+        TH_CHECK(run(args) == 0 && strstr(out_buf, "mxnet") && strstr(out_buf, "tensors"),
+                 "inspect .params: %s", out_buf);
+    } else {
+        th_skip("weights_v2.params fixture absent");
+    }
+    fx = th_fixture_path("weights_r50_zip.pth");
+    if (access(fx, R_OK) == 0) {
+        snprintf(args, sizeof args, "inspect %s", fx);
+        TH_CHECK(run(args) == 0 && strstr(out_buf, "backbone.conv1.weight") && strstr(out_buf, "airplane"),
+                 "inspect .pth lists keys and classes");
+    } else {
+        th_skip("weights_r50_zip.pth fixture absent");
+    }
+}
+
+static void test_eval(const char *dir) {
+    /* ILSVRC layout: one val video of 3 frames, objects in frames 0 and 1, none in 2 */
+    char p[4096], args[8192];
+    snprintf(p, sizeof p, "%s/ds/ImageSets", dir);
+    mkdir(dirname(strdup(p)), 0755), mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/ds/ImageSets/VID_val_videos.txt", dir);
+    write_file(p, "val/v0 1 0 3\n");
+    const char *parts[] = {"Annotations", "Annotations/VID", "Annotations/VID/val", "Annotations/VID/val/v0"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/ds/%s", dir, parts[i]);
+        mkdir(p, 0755);
+    }
+    for (int f = 0; f < 3; f++) {
+        snprintf(p, sizeof p, "%s/ds/Annotations/VID/val/v0/%06d.xml", dir, f);
+        write_xml(p, f < 2);
+    }
+    snprintf(p, sizeof p, "%s/dets.txt", dir);
+    write_file(p, "1 1 0.9 20 10 60 50\n2 1 0.8 21 10 61 50\n3 1 0.3 0 0 10 10\n");
+    snprintf(args, sizeof args, "eval --root %s/ds --dets %s/dets.txt --json %s/res.json", dir, dir, dir);
+    int rc = run(args);
+    TH_CHECK(rc == 0 && strstr(out_buf, "airplane"), "eval happy path (rc %d): %s", rc, out_buf);
+    snprintf(p, sizeof p, "%s/res.json", dir);
+    TH_CHECK(access(p, R_OK) == 0, "eval wrote JSON");
+    snprintf(p, sizeof p, "%s/bad.txt", dir);
+    write_file(p, "1 1 0.9 20 10 60\n");
+    snprintf(args, sizeof args, "eval --root %s/ds --dets %s/bad.txt", dir, dir);
+    TH_CHECK(run(args) == 3 && strstr(out_buf, "bad.txt:1"), "malformed detections name file:line: %s", out_buf);
+    snprintf(args, sizeof args, "eval --root %s/nowhere --dets %s/dets.txt", dir, dir);
+    TH_CHECK(run(args) == 3 && strstr(out_buf, "nowhere"), "missing dataset: %s", out_buf);
+    TH_CHECK(run("eval --dets x") == 2 && strstr(out_buf, "--root"), "eval without --root");
+    snprintf(p, sizeof p, "%s/ds/Annotations/VID/val/v0/000001.xml", dir);
+    write_file(p, "<annotation><size><width>100</width>");
+    snprintf(args, sizeof args, "eval --root %s/ds --dets %s/dets.txt", dir, dir);
+    TH_CHECK(run(args) == 3 && strstr(out_buf, "000001.xml"), "broken XML is an input error naming the file: %s", out_buf);
+}
+
+int main(int argc, char **argv) {
+    th_init(argc, argv, "cli");
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    snprintf(tool, sizeof tool, "%s/../selsa", dirname(self));
+    if (access(tool, X_OK) != 0) {
+        TH_CHECK(0, "selsa tool not found at %s (build it with `make`)", tool);
+        return th_finish();
+    }
+    char dir[] = "/tmp/selsa_cli_XXXXXX";
+    if (!mkdtemp(dir)) {
+        TH_CHECK(0, "mkdtemp failed");
+        return th_finish();
+    }
+    test_general();
+    test_inspect(dir);
+    test_eval(dir);
+    char rm[4200];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    if (system(rm) != 0) printf("warning: could not remove %s\n", dir);
+    return th_finish();
+}
