@@ -109,6 +109,17 @@ static void test_eval(const char *dir) {
     TH_CHECK(rc == 0 && strstr(out_buf, "airplane"), "eval happy path (rc %d): %s", rc, out_buf);
     snprintf(p, sizeof p, "%s/res.json", dir);
     TH_CHECK(access(p, R_OK) == 0, "eval wrote JSON");
+    /* CocoVID export, validated by Python's json module (the test references' interpreter) */
+    snprintf(args, sizeof args, "eval --root %s/ds --dets %s/dets.txt --no-motion --coco-gt %s/gt.json "
+             "--coco-dets %s/cdets.json", dir, dir, dir, dir);
+    TH_CHECK(run(args) == 0, "eval with COCO export: %s", out_buf);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import json,sys; g=json.load(open('%s/gt.json')); d=json.load(open('%s/cdets.json'));"
+             " assert len(g['categories'])==30 and len(g['images'])==3 and len(g['annotations'])==2, g;"
+             " a=g['annotations'][0]; assert a['bbox']==[20,10,40,40] and a['instance_id']==1 and a['image_id']==1, a;"
+             " assert len(d)==3 and d[0]['bbox']==[20,10,40,40] and d[0]['category_id']==1, d\"", dir, dir);
+    TH_CHECK(system(cmd) == 0, "CocoVID JSON content");
     snprintf(p, sizeof p, "%s/bad.txt", dir);
     write_file(p, "1 1 0.9 20 10 60\n");
     snprintf(args, sizeof args, "eval --root %s/ds --dets %s/bad.txt", dir, dir);

@@ -137,6 +137,13 @@ int64_t selsa_vid_val_videos_of_frame(const selsa_vid_val_videos *v, int64_t fra
 selsa_status selsa_vid_gt_load_ilsvrc(const char *root, const char *val_list_path,
                                       selsa_vid_gt *gt);
 
+/* CocoVID export (mmtracking-selsa.md §4.3) for cross-checking with COCO tools: the ground
+ * truth of a VID_val_videos.txt-format list under an ILSVRC root (categories, videos, images,
+ * annotations with bbox [x, y, w, h] = [xmin, ymin, xmax−xmin, ymax−ymin]) and detections as a
+ * COCO results list (image_id = global frame id). Both written atomically. */
+selsa_status selsa_cocovid_write_gt(const char *root, const char *val_list_path, const char *out_json);
+selsa_status selsa_cocovid_write_dets(const selsa_vid_dets *d, const char *out_json);
+
 /* ------------------------------------------------------------------ motion IoU ------------ */
 
 /* Fill motion_iou from the official cells (vid-eval.md §5.4): the frame with global id g uses

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "selsa/fileio.h" /* selsa_file_write_atomic, selsa_mkdirs */
 #include "selsa/status.h"
 
 #ifdef __cplusplus
@@ -25,13 +26,6 @@ selsa_status selsa_jpeg_encode(const uint8_t *bgr, int h, int w, int quality, ui
 
 /* Encode as above and write atomically to path. */
 selsa_status selsa_jpeg_write(const char *path, const uint8_t *bgr, int h, int w, int quality);
-
-/* Write len bytes atomically to path (temp file in the same folder, fsync, rename). The
- * folder must exist. */
-selsa_status selsa_file_write_atomic(const char *path, const void *data, size_t len);
-
-/* mkdir -p: create path and its missing parents (mode 0755). Existing folders are fine. */
-selsa_status selsa_mkdirs(const char *path);
 
 #ifdef __cplusplus
 }

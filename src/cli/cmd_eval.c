@@ -21,7 +21,9 @@ static void usage(void) {
            "                      motion_iou.mat; needs the official val list). Default: motion IoU\n"
            "                      computed from the ground-truth tracks\n"
            "  --no-motion         overall mAP only\n"
-           "  --json FILE         also write every number as JSON (atomic write)\n\n"
+           "  --json FILE         also write every number as JSON (atomic write)\n"
+           "  --coco-gt FILE      also export the ground truth as CocoVID JSON\n"
+           "  --coco-dets FILE    also export the detections as a COCO results list\n\n"
            "exit codes: 0 ok, 2 usage, 3 unreadable or malformed input\n");
 }
 
@@ -30,13 +32,15 @@ int selsa_cmd_eval(int argc, char **argv) {
         usage();
         return SELSA_EXIT_OK;
     }
-    const char *root = NULL, *dets_path = NULL, *list = NULL, *mat = NULL, *json = NULL;
+    const char *root = NULL, *dets_path = NULL, *list = NULL, *mat = NULL, *json = NULL,
+               *coco_gt = NULL, *coco_dets = NULL;
     int motion = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **target = !strcmp(a, "--root") ? &root : !strcmp(a, "--dets") ? &dets_path
                             : !strcmp(a, "--list") ? &list : !strcmp(a, "--motion-mat") ? &mat
-                            : !strcmp(a, "--json") ? &json : NULL;
+                            : !strcmp(a, "--json") ? &json : !strcmp(a, "--coco-gt") ? &coco_gt
+                            : !strcmp(a, "--coco-dets") ? &coco_dets : NULL;
         if (target) {
             if (i + 1 >= argc) return selsa_cli_usage_error("eval", "%s needs a value", a);
             *target = argv[++i];
@@ -80,6 +84,8 @@ int selsa_cmd_eval(int argc, char **argv) {
             free(text);
         }
         if (json) s = selsa_vid_eval_write_json(res, json);
+        if (s == SELSA_OK && coco_gt) s = selsa_cocovid_write_gt(root, list, coco_gt);
+        if (s == SELSA_OK && coco_dets) s = selsa_cocovid_write_dets(&dets, coco_dets);
     }
     if (s != SELSA_OK) rc = selsa_cli_fail("eval", s, SELSA_EXIT_INPUT);
     free(res);

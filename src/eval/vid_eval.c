@@ -2,6 +2,7 @@
  * (vid-eval.md §2–§6), the result table and the JSON writer. See include/selsa/eval.h for
  * the tie rule and the documented deviations. */
 #include "selsa/eval.h"
+#include "selsa/fileio.h"
 
 #include <errno.h>
 #include <float.h>
@@ -239,51 +240,6 @@ selsa_status selsa_vid_dets_read_txt(selsa_vid_dets *d, const char *path) {
     return st;
 }
 
-/* Atomic write: `path`.tmp.XXXXXX, fsync, rename. `body` writes the content. */
-typedef int (*write_fn)(FILE *f, const void *user);
-
-static selsa_status write_atomic(const char *path, write_fn body, const void *user) {
-    if (!path) return selsa_error(SELSA_ERR_INVALID_ARG, "write: path is NULL");
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "%s: no memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        selsa_status st = selsa_error(SELSA_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                                      strerror(errno));
-        free(tmp);
-        return st;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "%s: fdopen failed", path);
-    }
-    int bad = body(f, user) < 0;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        int err = errno;
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "%s: write failed: %s", path, strerror(err));
-    }
-    if (rename(tmp, path) != 0) {
-        int err = errno;
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "%s: rename from temporary file failed: %s", path,
-                           strerror(err));
-    }
-    free(tmp);
-    return SELSA_OK;
-}
-
 static int write_dets_body(FILE *f, const void *user) {
     const selsa_vid_dets *d = user;
     for (int64_t i = 0; i < d->n; i++) {
@@ -297,7 +253,7 @@ static int write_dets_body(FILE *f, const void *user) {
 
 selsa_status selsa_vid_dets_write_txt(const selsa_vid_dets *d, const char *path) {
     if (!d) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_vid_dets_write_txt: dets is NULL");
-    return write_atomic(path, write_dets_body, d);
+    return selsa_file_write_stream_atomic(path, write_dets_body, d);
 }
 
 /* ------------------------------------------------------------------ evaluation ------------ */
@@ -743,5 +699,5 @@ static int write_json_body(FILE *f, const void *user) {
 
 selsa_status selsa_vid_eval_write_json(const selsa_vid_eval_result *r, const char *path) {
     if (!r) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_vid_eval_write_json: result is NULL");
-    return write_atomic(path, write_json_body, r);
+    return selsa_file_write_stream_atomic(path, write_json_body, r);
 }

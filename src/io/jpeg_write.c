@@ -74,61 +74,6 @@ selsa_status selsa_jpeg_encode(const uint8_t *bgr, int h, int w, int quality, ui
     return SELSA_OK;
 }
 
-selsa_status selsa_file_write_atomic(const char *path, const void *data, size_t len) {
-    if (!path || (!data && len))
-        return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_file_write_atomic: NULL argument");
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "writing %s: out of memory", path);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        selsa_status s = selsa_error(SELSA_ERR_IO, "cannot create a temporary file for %s: %s",
-                                     path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    const unsigned char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t k = write(fd, p, left);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return selsa_error(SELSA_ERR_IO, "writing %s: %s", path, strerror(e));
-        }
-        p += k;
-        left -= (size_t)k;
-    }
-    /* mkstemp creates 0600; give the file the usual 0644 */
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "writing %s: %s", path, strerror(e));
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "closing %s: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "renaming the temporary file to %s: %s", path,
-                           strerror(e));
-    }
-    free(tmp);
-    return SELSA_OK;
-}
-
 selsa_status selsa_jpeg_write(const char *path, const uint8_t *bgr, int h, int w, int quality) {
     if (!path) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_jpeg_write: NULL path");
     uint8_t *buf = NULL;
@@ -140,30 +85,3 @@ selsa_status selsa_jpeg_write(const char *path, const uint8_t *bgr, int h, int w
     return s;
 }
 
-selsa_status selsa_mkdirs(const char *path) {
-    if (!path || !*path) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_mkdirs: empty path");
-    size_t n = strlen(path);
-    char *p = malloc(n + 1);
-    if (!p) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "selsa_mkdirs: out of memory");
-    memcpy(p, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0') continue;
-        char c = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            selsa_status s = selsa_error(SELSA_ERR_IO, "cannot create folder %s: %s", p,
-                                         strerror(errno));
-            free(p);
-            return s;
-        }
-        p[i] = c;
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        selsa_status s = selsa_error(SELSA_ERR_IO, "%s exists and is not a folder", path);
-        free(p);
-        return s;
-    }
-    free(p);
-    return SELSA_OK;
-}

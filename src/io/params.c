@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "io/weights_internal.h"
+#include "selsa/fileio.h"
 
 #define NDARRAY_LIST_MAGIC 0x112ull
 #define NDARRAY_V1_MAGIC 0xF993FAC8u
@@ -245,28 +246,8 @@ static bool put(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1
 static bool put_u32(FILE *f, uint32_t v) { return put(f, &v, 4); }
 static bool put_u64(FILE *f, uint64_t v) { return put(f, &v, 8); }
 
-selsa_status selsa_weights_save_params(const char *path, const selsa_weights *w) {
-    if (!path || !w) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_weights_save_params: NULL argument");
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "save %s: out of memory", path);
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        selsa_status s = selsa_error(SELSA_ERR_IO, "save %s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    mode_t um = umask(0); /* mkstemp creates 0600; give the file the usual 0666 & ~umask */
-    umask(um);
-    fchmod(fd, 0666 & ~um);
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "save %s: fdopen failed", path);
-    }
+static int write_params_body(FILE *f, const void *user) {
+    const selsa_weights *w = user;
     bool ok = put_u64(f, NDARRAY_LIST_MAGIC) && put_u64(f, 0) && put_u64(f, (uint64_t)w->count);
     for (int64_t i = 0; ok && i < w->count; i++) {
         const selsa_weight *t = &w->items[i];
@@ -295,27 +276,11 @@ selsa_status selsa_weights_save_params(const char *path, const selsa_weights *w)
             ok = put_u64(f, nl + pl) && put(f, pre, pl) && put(f, t->name, nl);
         }
     }
-    int err = 0;
-    if (!ok) err = errno ? errno : EIO;
-    if (fflush(f) != 0 && !err) err = errno;
-    if (!err && fsync(fileno(f)) != 0) err = errno;
-    if (fclose(f) != 0 && !err) err = errno;
-    if (!err && rename(tmp, path) != 0) err = errno;
-    if (err) {
-        unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "save %s: write failed: %s", path, strerror(err));
-    }
-    free(tmp);
-    /* make the rename durable: fsync the directory (best effort) */
-    char *dcopy = strdup(path);
-    if (dcopy) {
-        FILE *d = fopen(dirname(dcopy), "r");
-        if (d) {
-            fsync(fileno(d));
-            fclose(d);
-        }
-        free(dcopy);
-    }
-    return SELSA_OK;
+    return ok ? 0 : -1;
+}
+
+selsa_status selsa_weights_save_params(const char *path, const selsa_weights *w) {
+    if (!path || !w) return selsa_error(SELSA_ERR_INVALID_ARG, "selsa_weights_save_params: NULL argument");
+    selsa_status s = selsa_file_write_stream_atomic(path, write_params_body, w);
+    return s == SELSA_OK ? s : selsa_error_context(s, "save %s", path);
 }

@@ -1,0 +1,35 @@
+/* selsa — file helpers shared by every writer.
+ *
+ * Atomic writes: every output that matters (checkpoints, detections, results, datasets) is
+ * written to `path`.tmp.XXXXXX next to the target, flushed, fsync'ed, given mode 0666 & ~umask,
+ * renamed over the target, and the directory is fsync'ed (best effort), so a crash never leaves
+ * a truncated file under the final name. */
+#ifndef SELSA_FILEIO_H
+#define SELSA_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "selsa/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Writes the content; returns < 0 (or false-y stream state) on a write error. */
+typedef int (*selsa_write_fn)(FILE *f, const void *user);
+
+/* Atomic write of whatever body(f, user) writes. Failures remove the temporary file and return
+ * SELSA_ERR_IO naming `path` and the cause. */
+selsa_status selsa_file_write_stream_atomic(const char *path, selsa_write_fn body, const void *user);
+
+/* Atomic write of a buffer. */
+selsa_status selsa_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* mkdir -p (0755). SELSA_ERR_IO if a component cannot be created or `path` is not a folder. */
+selsa_status selsa_mkdirs(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
