@@ -50,8 +50,8 @@ static void test_general(void) {
     TH_CHECK(run("--help") == 0 && strstr(out_buf, "inspect"), "help lists commands");
     TH_CHECK(run("frobnicate") == 2 && strstr(out_buf, "unknown command"), "unknown command");
     TH_CHECK(run("version") == 0 && strstr(out_buf, "OpenBLAS"), "version shows BLAS: %s", out_buf);
-    const char *cmds[] = {"version", "inspect", "eval"};
-    for (int i = 0; i < 3; i++) {
+    const char *cmds[] = {"version", "inspect", "eval", "synth"};
+    for (int i = 0; i < 4; i++) {
         char a[64];
         snprintf(a, sizeof a, "%s --help", cmds[i]);
         TH_CHECK(run(a) == 0 && strstr(out_buf, "usage: selsa"), "%s --help", cmds[i]);
@@ -133,6 +133,24 @@ static void test_eval(const char *dir) {
     TH_CHECK(run(args) == 3 && strstr(out_buf, "000001.xml"), "broken XML is an input error naming the file: %s", out_buf);
 }
 
+static void test_synth(const char *dir) {
+    char args[8192], p[4096];
+    TH_CHECK(run("synth") == 2 && strstr(out_buf, "--out"), "synth without --out");
+    snprintf(args, sizeof args, "synth --out %s/syn --frames 5:9 --classes 0", dir);
+    TH_CHECK(run(args) == 2 && strstr(out_buf, "class"), "bad config names the field: %s", out_buf);
+    snprintf(args, sizeof args, "synth --out %s/syn --size 96x64 --train-videos 1 --val-videos 2 --frames 5:9 "
+             "--det-images 2 --seed 3", dir);
+    TH_CHECK(run(args) == 0 && strstr(out_buf, "dataset written"), "synth happy path: %s", out_buf);
+    snprintf(p, sizeof p, "%s/syn/ImageSets/VID_val_videos.txt", dir);
+    TH_CHECK(access(p, R_OK) == 0, "synth wrote the val list");
+    /* the synthetic ground truth evaluated as detections: perfect scores */
+    snprintf(args, sizeof args, "eval --root %s/syn --dets /dev/null --no-motion", dir);
+    TH_CHECK(run(args) == 0 && strstr(out_buf, "mAP@0.5 0.0000"), "eval of no detections on synth: %s", out_buf);
+    snprintf(args, sizeof args, "synth --out /proc/selsa_cannot_write --size 96x64 --train-videos 1 "
+             "--val-videos 1 --frames 5:5 --det-images 0");
+    TH_CHECK(run(args) == 3, "unwritable output is an input/output error: %s", out_buf);
+}
+
 int main(int argc, char **argv) {
     th_init(argc, argv, "cli");
     char self[4096];
@@ -151,6 +169,7 @@ int main(int argc, char **argv) {
     test_general();
     test_inspect(dir);
     test_eval(dir);
+    test_synth(dir);
     char rm[4200];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (system(rm) != 0) printf("warning: could not remove %s\n", dir);
