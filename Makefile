@@ -48,6 +48,8 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FIXTURES := $(BUILD)/fixtures/.stamp
 REF_PY   := $(sort $(wildcard tests/ref/*.py))
 
+.SECONDARY:
+
 .PHONY: all lib cli tests test check asan fuzz bench demo deps fixtures clean help install
 
 all: lib cli

@@ -89,8 +89,10 @@ static void test_inspect(const char *dir) {
 static void test_eval(const char *dir) {
     /* ILSVRC layout: one val video of 3 frames, objects in frames 0 and 1, none in 2 */
     char p[4096], args[8192];
+    snprintf(p, sizeof p, "%s/ds", dir);
+    mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/ds/ImageSets", dir);
-    mkdir(dirname(strdup(p)), 0755), mkdir(p, 0755);
+    mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/ds/ImageSets/VID_val_videos.txt", dir);
     write_file(p, "val/v0 1 0 3\n");
     const char *parts[] = {"Annotations", "Annotations/VID", "Annotations/VID/val", "Annotations/VID/val/v0"};
