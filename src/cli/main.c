@@ -9,11 +9,13 @@ int selsa_cmd_version(int argc, char **argv);
 int selsa_cmd_inspect(int argc, char **argv);
 int selsa_cmd_eval(int argc, char **argv);
 int selsa_cmd_synth(int argc, char **argv);
+int selsa_cmd_test(int argc, char **argv);
 
 static const selsa_cli_command commands[] = {
     {"eval", "evaluate detections on an ILSVRC-layout dataset (mAP, slow/medium/fast)", selsa_cmd_eval},
     {"inspect", "list the tensors of a .params or .pth weight file", selsa_cmd_inspect},
     {"synth", "generate a synthetic ILSVRC-layout video dataset", selsa_cmd_synth},
+    {"test", "official SELSA test on an ILSVRC-layout dataset: detect every frame, evaluate", selsa_cmd_test},
     {"version", "print version, backend, BLAS configuration and thread count", selsa_cmd_version},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

@@ -1,0 +1,234 @@
+/* selsa test: the official SELSA test on an ILSVRC-layout dataset (official-selsa.md §9): every
+ * val video through the 21-frame window schedule, detections in the official text format, then
+ * the VID evaluation (mAP, slow / medium / fast). The seed's
+ *   python experiments/selsa/test.py --cfg ...yaml --test-pretrained ./model/pretrained_model/selsa_rcnn_vid
+ * becomes
+ *   selsa test --root data/ILSVRC2015 --test-pretrained ./model/pretrained_model/selsa_rcnn_vid */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "selsa/dataset.h"
+#include "selsa/eval.h"
+#include "selsa/fileio.h"
+#include "selsa/model_official.h"
+#include "selsa/selsa.h"
+
+static void usage(void) {
+    printf("usage: selsa test --root DIR --test-pretrained PREFIX|FILE [options]\n\n"
+           "Runs the official SELSA test schedule (a window of 2K+1 frames from a shuffled visit\n"
+           "order, every frame detected once; per-frame work cached) on every video of the list,\n"
+           "writes the detections in the official text format and evaluates them.\n\n"
+           "options:\n"
+           "  --root DIR              ILSVRC2015-layout dataset root (Data/VID, Annotations/VID, ImageSets)\n"
+           "  --test-pretrained P     weights: FILE, or PREFIX meaning PREFIX-0000.params (as the\n"
+           "                          official --test-pretrained); .params or .pth, by content\n"
+           "  --preset NAME           architecture: r101 (default), r50, r101-baseline, r50-baseline,\n"
+           "                          tiny, tiny-baseline (the single-frame baseline has no SELSA)\n"
+           "  --list FILE             video list (default DIR/ImageSets/VID_val_videos.txt)\n"
+           "  --shard i/n             only videos v with v %% n == i (run n processes, then `selsa eval`\n"
+           "                          on the concatenated detection files)\n"
+           "  --key-interval K        window 2K+1 (default: the preset's, 10)\n"
+           "  --seed N                seed of the per-video visiting permutation (default 0)\n"
+           "  --temporal-order        visit frames in temporal order instead of a permutation\n"
+           "  --out DIR               output folder (default output/selsa_test)\n"
+           "  --motion-mat FILE       official motion-IoU .mat for the breakdown (default: from tracks)\n"
+           "  --no-eval               only write detections\n"
+           "  --threads N             compute threads (default: all cores)\n"
+           "  --quiet                 no progress output\n\n"
+           "outputs: OUT/detections.txt (or detections_shard<i>of<n>.txt), OUT/eval.json\n"
+           "exit codes: 0 ok, 2 usage, 3 dataset unreadable, 4 weights unreadable or mismatched, 5 internal\n");
+}
+
+static int preset_config(const char *name, selsa_official_config *c) {
+    char base[32];
+    snprintf(base, sizeof base, "%s", name);
+    char *dash = strstr(base, "-baseline");
+    bool baseline = dash != NULL;
+    if (dash) *dash = '\0';
+    if (!strcmp(base, "r101")) selsa_official_config_r101(c);
+    else if (!strcmp(base, "r50")) selsa_official_config_r50(c);
+    else if (!strcmp(base, "tiny")) selsa_official_config_tiny(c);
+    else return 0;
+    if (baseline) c->selsa = false;
+    return 1;
+}
+
+typedef struct video_paths {
+    char **paths;
+    int64_t n;
+} video_paths;
+
+static void free_paths(video_paths *v) {
+    for (int64_t i = 0; i < v->n; i++) free(v->paths[i]);
+    free(v->paths);
+    v->paths = NULL, v->n = 0;
+}
+
+int selsa_cmd_test(int argc, char **argv) {
+    if (selsa_cli_wants_help(argc, argv)) {
+        usage();
+        return SELSA_EXIT_OK;
+    }
+    const char *root = NULL, *weights = NULL, *preset = "r101", *list = NULL, *out_dir = "output/selsa_test",
+               *mat = NULL, *shard_s = NULL;
+    int threads = 0, key_interval = -1, temporal = 0, quiet = 0, do_eval = 1;
+    unsigned long long seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **target = !strcmp(a, "--root") ? &root : !strcmp(a, "--test-pretrained") ? &weights
+                            : !strcmp(a, "--preset") ? &preset : !strcmp(a, "--list") ? &list
+                            : !strcmp(a, "--out") ? &out_dir : !strcmp(a, "--motion-mat") ? &mat
+                            : !strcmp(a, "--shard") ? &shard_s : NULL;
+        if (target) {
+            if (i + 1 >= argc) return selsa_cli_usage_error("test", "%s needs a value", a);
+            *target = argv[++i];
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "--key-interval") || !strcmp(a, "--seed")) {
+            if (i + 1 >= argc) return selsa_cli_usage_error("test", "%s needs a value", a);
+            char *end;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || v < 0) return selsa_cli_usage_error("test", "bad value '%s' for %s", argv[i], a);
+            if (!strcmp(a, "--threads")) threads = (int)v;
+            else if (!strcmp(a, "--key-interval")) key_interval = (int)v;
+            else seed = (unsigned long long)v;
+        } else if (!strcmp(a, "--temporal-order")) temporal = 1;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
+        else if (!strcmp(a, "--no-eval")) do_eval = 0;
+        else return selsa_cli_usage_error("test", "unknown argument '%s'", a);
+    }
+    if (!root) return selsa_cli_usage_error("test", "missing --root DIR");
+    if (!weights) return selsa_cli_usage_error("test", "missing --test-pretrained PREFIX|FILE");
+    int shard_i = 0, shard_n = 1;
+    if (shard_s && (sscanf(shard_s, "%d/%d", &shard_i, &shard_n) != 2 || shard_n < 1 || shard_i < 0 ||
+                    shard_i >= shard_n))
+        return selsa_cli_usage_error("test", "bad --shard '%s' (want i/n with 0 <= i < n)", shard_s);
+    selsa_official_config cfg;
+    if (!preset_config(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
+    if (key_interval >= 0) cfg.key_interval = key_interval;
+    selsa_cli_install_logger(quiet);
+
+    char weights_path[4096], list_buf[4096], det_path[4096], json_path[4096];
+    if (access(weights, R_OK) == 0) snprintf(weights_path, sizeof weights_path, "%s", weights);
+    else snprintf(weights_path, sizeof weights_path, "%s-0000.params", weights);
+    if (!list) {
+        snprintf(list_buf, sizeof list_buf, "%s/ImageSets/VID_val_videos.txt", root);
+        list = list_buf;
+    }
+    if (shard_n > 1) snprintf(det_path, sizeof det_path, "%s/detections_shard%dof%d.txt", out_dir, shard_i, shard_n);
+    else snprintf(det_path, sizeof det_path, "%s/detections.txt", out_dir);
+    snprintf(json_path, sizeof json_path, "%s/eval.json", out_dir);
+
+    int rc = SELSA_EXIT_OK;
+    selsa_ctx ctx;
+    selsa_official_model *model = NULL;
+    selsa_official_runner *runner = NULL;
+    selsa_imageset set = {0};
+    selsa_vid_dets all;
+    selsa_vid_dets_init(&all);
+    video_paths vp = {0};
+    bool have_ctx = false;
+    selsa_status s = selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 0, threads);
+    if (s != SELSA_OK) return selsa_cli_fail("test", s, SELSA_EXIT_INTERNAL);
+    have_ctx = true;
+    s = selsa_official_model_load_file(&model, &cfg, weights_path);
+    if (s != SELSA_OK) {
+        rc = selsa_cli_fail("test", s, SELSA_EXIT_MODEL);
+        goto done;
+    }
+    s = selsa_official_runner_create(&runner, model, &ctx);
+    if (s == SELSA_OK) s = selsa_mkdirs(out_dir);
+    if (s == SELSA_OK) s = selsa_imageset_read(list, SELSA_IMAGESET_VID_VAL, &set);
+    if (s != SELSA_OK) {
+        rc = selsa_cli_fail("test", s, SELSA_EXIT_INPUT);
+        goto done;
+    }
+    int64_t total_frames = 0, done_frames = 0;
+    for (int64_t v = 0; v < set.n; v++)
+        if (v % shard_n == shard_i) total_frames += set.entries[v].seg_len;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool tty = !quiet && isatty(fileno(stderr));
+    for (int64_t v = 0; v < set.n && s == SELSA_OK; v++) {
+        if (v % shard_n != shard_i) continue;
+        const selsa_imageset_entry *e = &set.entries[v];
+        vp.n = e->seg_len;
+        vp.paths = calloc((size_t)vp.n, sizeof(char *));
+        if (!vp.paths) {
+            s = selsa_error(SELSA_ERR_OUT_OF_MEMORY, "out of memory");
+            break;
+        }
+        char path[4096];
+        for (int64_t k = 0; k < vp.n && s == SELSA_OK; k++) {
+            s = selsa_imageset_image_path(root, &set, v, e->seg_id + (int)k, path, sizeof path);
+            if (s == SELSA_OK && !(vp.paths[k] = strdup(path))) s = selsa_error(SELSA_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        selsa_official_writer w;
+        if (s == SELSA_OK) s = selsa_official_writer_open(&w, e->id, vp.n, NULL);
+        if (s != SELSA_OK) break;
+        selsa_official_schedule_opts opts = {.perm = NULL, .temporal_order = temporal, .seed = seed ^ (uint64_t)v,
+                                             .uncached = false};
+        s = selsa_official_run_video(runner, vp.n, &opts, selsa_official_read_paths, vp.paths,
+                                     selsa_official_writer_on_det, &w);
+        for (int64_t i = 0; s == SELSA_OK && i < w.dets.n; i++) {
+            const selsa_vid_det *d = &w.dets.items[i];
+            s = selsa_vid_dets_add(&all, d->frame_id, d->cls, d->score, d->box[0], d->box[1], d->box[2], d->box[3]);
+        }
+        selsa_official_writer_free(&w);
+        free_paths(&vp);
+        done_frames += e->seg_len;
+        if (!quiet) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double el = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+            double fps = done_frames / (el > 0 ? el : 1e-9);
+            fprintf(stderr, "%s[%lld/%lld frames] %s  %.2f fps  ETA %.0f s%s", tty ? "\r" : "",
+                    (long long)done_frames, (long long)total_frames, e->path, fps,
+                    (double)(total_frames - done_frames) / (fps > 0 ? fps : 1), tty ? "   " : "\n");
+        }
+    }
+    if (tty) fprintf(stderr, "\n");
+    free_paths(&vp);
+    if (s != SELSA_OK) {
+        rc = selsa_cli_fail("test", s, SELSA_EXIT_INPUT);
+        goto done;
+    }
+    s = selsa_vid_dets_write_txt(&all, det_path);
+    if (s != SELSA_OK) {
+        rc = selsa_cli_fail("test", s, SELSA_EXIT_INPUT);
+        goto done;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("%lld frames, %lld detections in %.1f s (%.2f fps); detections: %s\n", (long long)done_frames,
+           (long long)all.n, secs, done_frames / (secs > 0 ? secs : 1e-9), det_path);
+    if (do_eval && shard_n == 1) {
+        selsa_vid_gt gt;
+        selsa_vid_gt_init(&gt);
+        selsa_vid_eval_result *res = calloc(1, sizeof *res);
+        s = res ? selsa_vid_gt_load_ilsvrc(root, list, &gt) : selsa_error(SELSA_ERR_OUT_OF_MEMORY, "out of memory");
+        if (s == SELSA_OK) s = mat ? selsa_vid_motion_load_official(&gt, mat, list) : selsa_vid_motion_from_tracks(&gt);
+        if (s == SELSA_OK) {
+            selsa_vid_eval_opts o;
+            selsa_vid_eval_opts_default(&o);
+            s = selsa_vid_eval(&gt, &all, &o, res);
+        }
+        if (s == SELSA_OK) {
+            size_t need = selsa_vid_eval_format(res, NULL, 0) + 1;
+            char *text = malloc(need);
+            if (text) selsa_vid_eval_format(res, text, need), fputs(text, stdout), free(text);
+            s = selsa_vid_eval_write_json(res, json_path);
+        }
+        if (s != SELSA_OK) rc = selsa_cli_fail("test", s, SELSA_EXIT_INPUT);
+        free(res);
+        selsa_vid_gt_free(&gt);
+    }
+done:
+    selsa_vid_dets_free(&all);
+    selsa_imageset_free(&set);
+    if (runner) selsa_official_runner_free(runner);
+    if (model) selsa_official_model_free(model);
+    if (have_ctx) selsa_ctx_free(&ctx);
+    return rc;
+}
