@@ -89,6 +89,14 @@ typedef void (*selsa_official_param_fn)(void *user, const char *name, selsa_weig
 void selsa_official_enum_params(const selsa_official_config *c, selsa_official_param_fn fn,
                                 void *user);
 
+/* Fill `w` (initialised, empty) with initial weights for `cfg` (official-selsa.md §6.2): new
+ * layers (rpn_*, conv_new_1, fc_new_*, query/key/linear_out_*, cls_score, bbox_pred) N(0, 0.01)
+ * with zero biases; backbone convs He-normal and identity frozen BN (used when no ImageNet
+ * model is given). Names carry arg:/aux: so selsa_weights_save_params writes the official
+ * layout. Deterministic in `seed`. */
+selsa_status selsa_official_init_weights(const selsa_official_config *cfg, uint64_t seed,
+                                         selsa_weights *w);
+
 /* ------------------------------------------------------------------ model ------------------ */
 
 typedef struct selsa_official_model selsa_official_model;

@@ -25,6 +25,10 @@ typedef struct selsa_cli_command {
 int selsa_cli_fail(const char *cmd, selsa_status s, int io_exit_code);
 /* Print a usage error and return SELSA_EXIT_USAGE. */
 int selsa_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Official-family model presets by name (cmd_test.c): r101, r50, tiny [-baseline]. Returns 0 if
+ * the name is unknown. */
+struct selsa_official_config;
+int selsa_cli_official_preset(const char *name, struct selsa_official_config *c);
 /* True if argv contains -h or --help. */
 int selsa_cli_wants_help(int argc, char **argv);
 /* Log sink printing warnings/errors to stderr (and info unless quiet). */

@@ -43,7 +43,9 @@ static void usage(void) {
            "exit codes: 0 ok, 2 usage, 3 dataset unreadable, 4 weights unreadable or mismatched, 5 internal\n");
 }
 
-static int preset_config(const char *name, selsa_official_config *c) {
+/* Official-family presets by name (shared with init-weights): r101, r50, tiny, each optionally
+ * with "-baseline" (the single-frame model without SELSA modules). */
+int selsa_cli_official_preset(const char *name, selsa_official_config *c) {
     char base[32];
     snprintf(base, sizeof base, "%s", name);
     char *dash = strstr(base, "-baseline");
@@ -106,7 +108,7 @@ int selsa_cmd_test(int argc, char **argv) {
                     shard_i >= shard_n))
         return selsa_cli_usage_error("test", "bad --shard '%s' (want i/n with 0 <= i < n)", shard_s);
     selsa_official_config cfg;
-    if (!preset_config(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
+    if (!selsa_cli_official_preset(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
     if (key_interval >= 0) cfg.key_interval = key_interval;
     selsa_cli_install_logger(quiet);
 

@@ -10,9 +10,11 @@ int selsa_cmd_inspect(int argc, char **argv);
 int selsa_cmd_eval(int argc, char **argv);
 int selsa_cmd_synth(int argc, char **argv);
 int selsa_cmd_test(int argc, char **argv);
+int selsa_cmd_init_weights(int argc, char **argv);
 
 static const selsa_cli_command commands[] = {
     {"eval", "evaluate detections on an ILSVRC-layout dataset (mAP, slow/medium/fast)", selsa_cmd_eval},
+    {"init-weights", "write initial (untrained) weights of a model preset as .params", selsa_cmd_init_weights},
     {"inspect", "list the tensors of a .params or .pth weight file", selsa_cmd_inspect},
     {"synth", "generate a synthetic ILSVRC-layout video dataset", selsa_cmd_synth},
     {"test", "official SELSA test on an ILSVRC-layout dataset: detect every frame, evaluate", selsa_cmd_test},
