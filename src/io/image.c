@@ -369,7 +369,8 @@ selsa_status selsa_image_to_tensor(const selsa_image *img, const selsa_norm_cfg 
         /* Per-value table: exactly the per-pixel formula of the docs above. */
         for (int v = 0; v < 256; v++) {
             if (use_std)
-                lut[v] = (float)((double)((float)v - (float)cfg->mean[c]) * (1.0 / cfg->std[c]));
+                /* mmdet keeps mean/std as float32 arrays and imnormalize_ uses 1 / float64(std) */
+                lut[v] = (float)((double)((float)v - (float)cfg->mean[c]) * (1.0 / (double)(float)cfg->std[c]));
             else
                 lut[v] = (float)((double)v - cfg->mean[c]);
         }

@@ -153,9 +153,10 @@ def main():
     for i in range(3):
         t_off[0, i] = img[:, :, 2 - i] - means_bgr[2 - i]
     t_off = t_off.astype(np.float32)
-    # mmcv.imnormalize_: float32, BGR2RGB, cv2.subtract(mean f64), cv2.multiply(1/std f64); pad 16
-    mean = np.array([123.675, 116.28, 103.53], np.float64).reshape(1, -1)
-    stdinv = 1 / np.array([58.395, 57.12, 57.375], np.float64).reshape(1, -1)
+    # mmdet Normalize keeps mean/std as float32 arrays; mmcv.imnormalize_ then uses
+    # np.float64(mean) and 1 / np.float64(std): float32 image, BGR2RGB, cv2.subtract, cv2.multiply; pad 16
+    mean = np.float64(np.array([123.675, 116.28, 103.53], np.float32).reshape(1, -1))
+    stdinv = 1 / np.float64(np.array([58.395, 57.12, 57.375], np.float32).reshape(1, -1))
     f = img.copy().astype(np.float32)
     cv2.cvtColor(f, cv2.COLOR_BGR2RGB, f)
     cv2.subtract(f, mean, f)
