@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "selsa/config.h"
 #include "selsa/dataset.h"
 #include "selsa/eval.h"
 #include "selsa/fileio.h"
@@ -18,11 +19,18 @@
 #include "selsa/selsa.h"
 
 static void usage(void) {
-    printf("usage: selsa test --root DIR --test-pretrained PREFIX|FILE [options]\n\n"
+    printf("usage: selsa test --cfg FILE.yaml [--test-pretrained PREFIX|FILE] [options]\n"
+           "       selsa test --root DIR --test-pretrained PREFIX|FILE [--preset NAME] [options]\n\n"
            "Runs the official SELSA test schedule (a window of 2K+1 frames from a shuffled visit\n"
            "order, every frame detected once; per-frame work cached) on every video of the list,\n"
            "writes the detections in the official text format and evaluates them.\n\n"
            "options:\n"
+           "  --cfg FILE.yaml         configuration (the official yaml files load as they are; see\n"
+           "                          docs/CONFIG.md): architecture, SCALES, TEST.*, dataset.dataset_path,\n"
+           "                          dataset.test_image_set, dataset.motion_iou_path, output_path.\n"
+           "                          Without --test-pretrained the weights are\n"
+           "                          output_path/TRAIN.model_prefix-<TEST.test_epoch>.params\n"
+           "  --set KEY=VALUE         override a configuration key (repeatable), e.g. TEST.KEY_FRAME_INTERVAL=5\n"
            "  --root DIR              ILSVRC2015-layout dataset root (Data/VID, Annotations/VID, ImageSets)\n"
            "  --test-pretrained P     weights: FILE, or PREFIX meaning PREFIX-0000.params (as the\n"
            "                          official --test-pretrained); .params or .pth, by content\n"
@@ -79,6 +87,9 @@ int selsa_cmd_test(int argc, char **argv) {
                *mat = NULL, *shard_s = NULL;
     int threads = 0, key_interval = -1, temporal = 0, quiet = 0, do_eval = 1;
     unsigned long long seed = 0;
+    const char *cfg_path = NULL;
+    const char *sets[64];
+    int n_sets = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **target = !strcmp(a, "--root") ? &root : !strcmp(a, "--test-pretrained") ? &weights
@@ -96,21 +107,56 @@ int selsa_cmd_test(int argc, char **argv) {
             if (!strcmp(a, "--threads")) threads = (int)v;
             else if (!strcmp(a, "--key-interval")) key_interval = (int)v;
             else seed = (unsigned long long)v;
+        } else if (!strcmp(a, "--cfg") || !strcmp(a, "--set")) {
+            if (i + 1 >= argc) return selsa_cli_usage_error("test", "%s needs a value", a);
+            if (!strcmp(a, "--cfg")) cfg_path = argv[++i];
+            else if (n_sets < 64) sets[n_sets++] = argv[++i];
+            else return selsa_cli_usage_error("test", "too many --set options");
         } else if (!strcmp(a, "--temporal-order")) temporal = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
         else if (!strcmp(a, "--no-eval")) do_eval = 0;
         else return selsa_cli_usage_error("test", "unknown argument '%s'", a);
     }
-    if (!root) return selsa_cli_usage_error("test", "missing --root DIR");
+    selsa_cli_install_logger(quiet);
+    selsa_official_config cfg;
+    static selsa_config yc; /* large; static keeps it off the stack */
+    char list_from_cfg[4200], weights_from_cfg[4200], mat_from_cfg[4200];
+    if (cfg_path) {
+        selsa_config_default(&yc);
+        selsa_status cs = selsa_config_load(&yc, cfg_path);
+        for (int k = 0; cs == SELSA_OK && k < n_sets; k++) cs = selsa_config_set_arg(&yc, sets[k]);
+        if (cs == SELSA_OK) cs = selsa_config_validate(&yc);
+        if (cs == SELSA_OK) cs = selsa_config_to_official(&yc, &cfg);
+        if (cs != SELSA_OK) return selsa_cli_fail("test", cs, SELSA_EXIT_USAGE);
+        if (!root) root = yc.dataset.dataset_path;
+        if (!list && yc.dataset.test_image_set[0]) {
+            snprintf(list_from_cfg, sizeof list_from_cfg, "%s/ImageSets/%s.txt", root, yc.dataset.test_image_set);
+            list = list_from_cfg;
+        }
+        if (!weights) {
+            snprintf(weights_from_cfg, sizeof weights_from_cfg, "%s/%s-%04d.params", yc.output_path,
+                     yc.train.model_prefix, yc.test.test_epoch);
+            weights = weights_from_cfg;
+        }
+        if (!mat && yc.dataset.motion_iou_path[0]) {
+            snprintf(mat_from_cfg, sizeof mat_from_cfg, "%s", yc.dataset.motion_iou_path);
+            mat = mat_from_cfg;
+        }
+        if (!strcmp(out_dir, "output/selsa_test")) out_dir = yc.output_path;
+        if (!threads) threads = yc.threads;
+        if (!seed && yc.test.shuffle_seed) seed = yc.test.shuffle_seed;
+        if (!yc.test.video_shuffle) temporal = 1;
+    } else {
+        if (n_sets) return selsa_cli_usage_error("test", "--set needs --cfg");
+        if (!selsa_cli_official_preset(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
+    }
+    if (!root) return selsa_cli_usage_error("test", "missing --root DIR (or --cfg with dataset.dataset_path)");
     if (!weights) return selsa_cli_usage_error("test", "missing --test-pretrained PREFIX|FILE");
     int shard_i = 0, shard_n = 1;
     if (shard_s && (sscanf(shard_s, "%d/%d", &shard_i, &shard_n) != 2 || shard_n < 1 || shard_i < 0 ||
                     shard_i >= shard_n))
         return selsa_cli_usage_error("test", "bad --shard '%s' (want i/n with 0 <= i < n)", shard_s);
-    selsa_official_config cfg;
-    if (!selsa_cli_official_preset(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
     if (key_interval >= 0) cfg.key_interval = key_interval;
-    selsa_cli_install_logger(quiet);
 
     char weights_path[4096], list_buf[4096], det_path[4096], json_path[4096];
     if (access(weights, R_OK) == 0) snprintf(weights_path, sizeof weights_path, "%s", weights);
