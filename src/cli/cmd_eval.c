@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "selsa/detections_json.h"
 #include "selsa/eval.h"
 
 static void usage(void) {
@@ -68,7 +69,7 @@ int selsa_cmd_eval(int argc, char **argv) {
     if (s == SELSA_OK) s = selsa_vid_gt_load_ilsvrc(root, list, &gt);
     if (s == SELSA_OK && motion)
         s = mat ? selsa_vid_motion_load_official(&gt, mat, list) : selsa_vid_motion_from_tracks(&gt);
-    if (s == SELSA_OK) s = selsa_vid_dets_read_txt(&dets, dets_path);
+    if (s == SELSA_OK) s = selsa_vid_dets_read_any(&dets, dets_path);
     if (s == SELSA_OK) {
         selsa_vid_eval_opts opts;
         selsa_vid_eval_opts_default(&opts);
