@@ -15,7 +15,9 @@
 #include "selsa/dataset.h"
 #include "selsa/eval.h"
 #include "selsa/fileio.h"
+#include "selsa/model_mmtrack.h"
 #include "selsa/model_official.h"
+#include "selsa/weights.h"
 #include "selsa/selsa.h"
 
 static void usage(void) {
@@ -34,8 +36,14 @@ static void usage(void) {
            "  --root DIR              ILSVRC2015-layout dataset root (Data/VID, Annotations/VID, ImageSets)\n"
            "  --test-pretrained P     weights: FILE, or PREFIX meaning PREFIX-0000.params (as the\n"
            "                          official --test-pretrained); .params or .pth, by content\n"
-           "  --preset NAME           architecture: r101 (default), r50, r101-baseline, r50-baseline,\n"
-           "                          tiny, tiny-baseline (the single-frame baseline has no SELSA)\n"
+           "  --preset NAME           architecture. Official family: r101, r50, tiny, and the single-\n"
+           "                          frame baselines r101-baseline, r50-baseline, tiny-baseline.\n"
+           "                          MMTracking family: mmtrack-r50, mmtrack-r101, mmtrack-x101,\n"
+           "                          mmtrack-tiny. Default: from the weights' content (.pth ->\n"
+           "                          MMTracking, architecture read from the state dict; .params ->\n"
+           "                          official r101)\n"
+           "  --online                MMTracking family: past frames only (bounded ring) instead of\n"
+           "                          the offline adaptive-stride references\n"
            "  --list FILE             video list (default DIR/ImageSets/VID_val_videos.txt)\n"
            "  --shard i/n             only videos v with v %% n == i (run n processes, then `selsa eval`\n"
            "                          on the concatenated detection files)\n"
@@ -78,14 +86,65 @@ static void free_paths(video_paths *v) {
     v->paths = NULL, v->n = 0;
 }
 
+/* One interface over both model families: run a whole video, append its detections. */
+typedef struct test_runner {
+    selsa_model_family family;
+    selsa_official_model *om;
+    selsa_official_runner *orun;
+    selsa_mmtrack_model *mm;
+    selsa_mmtrack_runner *mrun;
+    selsa_official_schedule_opts oopts;
+    selsa_mmtrack_schedule_opts mopts;
+} test_runner;
+
+typedef struct det_sink {
+    selsa_vid_dets *all;
+    int64_t frame_id_base;
+} det_sink;
+
+static selsa_status collect_official(void *user, int64_t index, const int64_t *window, int T,
+                                     const selsa_official_result *res) {
+    (void)window, (void)T;
+    det_sink *d = user;
+    for (int64_t i = 0; i < res->n_dets; i++) {
+        const selsa_detection *e = &res->dets[i];
+        SELSA_TRY(selsa_vid_dets_add(d->all, d->frame_id_base + index, e->cls, e->score, e->x1, e->y1, e->x2, e->y2));
+    }
+    return SELSA_OK;
+}
+
+static selsa_status collect_mmtrack(void *user, int64_t index, const selsa_mmtrack_result *res) {
+    det_sink *d = user;
+    for (int64_t i = 0; i < res->n_dets; i++) {
+        const selsa_detection *e = &res->dets[i];
+        SELSA_TRY(selsa_vid_dets_add(d->all, d->frame_id_base + index, e->cls, e->score, e->x1, e->y1, e->x2, e->y2));
+    }
+    return SELSA_OK;
+}
+
+static selsa_status runner_video(test_runner *t, char **paths, int64_t n, det_sink *sink) {
+    if (t->family == SELSA_FAMILY_OFFICIAL)
+        return selsa_official_run_video(t->orun, n, &t->oopts, selsa_official_read_paths, paths,
+                                        collect_official, sink);
+    return selsa_mmtrack_run_video(t->mrun, n, &t->mopts, selsa_official_read_paths, paths, collect_mmtrack,
+                                   sink);
+}
+
+static void runner_free(test_runner *t) {
+    if (t->orun) selsa_official_runner_free(t->orun);
+    if (t->om) selsa_official_model_free(t->om);
+    if (t->mrun) selsa_mmtrack_runner_free(t->mrun);
+    if (t->mm) selsa_mmtrack_model_free(t->mm);
+}
+
 int selsa_cmd_test(int argc, char **argv) {
     if (selsa_cli_wants_help(argc, argv)) {
         usage();
         return SELSA_EXIT_OK;
     }
-    const char *root = NULL, *weights = NULL, *preset = "r101", *list = NULL, *out_dir = "output/selsa_test",
+    const char *root = NULL, *weights = NULL, *preset = NULL, *list = NULL, *out_dir = "output/selsa_test",
                *mat = NULL, *shard_s = NULL;
-    int threads = 0, key_interval = -1, temporal = 0, quiet = 0, do_eval = 1;
+    int threads = 0, key_interval = -1, temporal = 0, quiet = 0, do_eval = 1, online = 0;
     unsigned long long seed = 0;
     const char *cfg_path = NULL;
     const char *sets[64];
@@ -113,12 +172,16 @@ int selsa_cmd_test(int argc, char **argv) {
             else if (n_sets < 64) sets[n_sets++] = argv[++i];
             else return selsa_cli_usage_error("test", "too many --set options");
         } else if (!strcmp(a, "--temporal-order")) temporal = 1;
+        else if (!strcmp(a, "--online")) online = 1;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) quiet = 1;
         else if (!strcmp(a, "--no-eval")) do_eval = 0;
         else return selsa_cli_usage_error("test", "unknown argument '%s'", a);
     }
     selsa_cli_install_logger(quiet);
     selsa_official_config cfg;
+    selsa_mmtrack_config mcfg;
+    selsa_model_family family = SELSA_FAMILY_OFFICIAL;
+    int family_known = 0;
     static selsa_config yc; /* large; static keeps it off the stack */
     char list_from_cfg[4200], weights_from_cfg[4200], mat_from_cfg[4200];
     if (cfg_path) {
@@ -126,8 +189,12 @@ int selsa_cmd_test(int argc, char **argv) {
         selsa_status cs = selsa_config_load(&yc, cfg_path);
         for (int k = 0; cs == SELSA_OK && k < n_sets; k++) cs = selsa_config_set_arg(&yc, sets[k]);
         if (cs == SELSA_OK) cs = selsa_config_validate(&yc);
-        if (cs == SELSA_OK) cs = selsa_config_to_official(&yc, &cfg);
+        family = yc.network.family;
+        family_known = 1;
+        if (cs == SELSA_OK)
+            cs = family == SELSA_FAMILY_OFFICIAL ? selsa_config_to_official(&yc, &cfg) : selsa_config_to_mmtrack(&yc, &mcfg);
         if (cs != SELSA_OK) return selsa_cli_fail("test", cs, SELSA_EXIT_USAGE);
+        if (yc.test.schedule == SELSA_SCHEDULE_ONLINE) online = 1;
         if (!root) root = yc.dataset.dataset_path;
         if (!list && yc.dataset.test_image_set[0]) {
             snprintf(list_from_cfg, sizeof list_from_cfg, "%s/ImageSets/%s.txt", root, yc.dataset.test_image_set);
@@ -148,7 +215,15 @@ int selsa_cmd_test(int argc, char **argv) {
         if (!yc.test.video_shuffle) temporal = 1;
     } else {
         if (n_sets) return selsa_cli_usage_error("test", "--set needs --cfg");
-        if (!selsa_cli_official_preset(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
+        if (preset && !strncmp(preset, "mmtrack-", 8)) {
+            if (selsa_mmtrack_config_preset(&mcfg, preset + 8) != SELSA_OK)
+                return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
+            family = SELSA_FAMILY_MMTRACK;
+            family_known = 1;
+        } else if (preset) {
+            if (!selsa_cli_official_preset(preset, &cfg)) return selsa_cli_usage_error("test", "unknown --preset '%s'", preset);
+            family_known = 1;
+        }
     }
     if (!root) return selsa_cli_usage_error("test", "missing --root DIR (or --cfg with dataset.dataset_path)");
     if (!weights) return selsa_cli_usage_error("test", "missing --test-pretrained PREFIX|FILE");
@@ -156,7 +231,6 @@ int selsa_cmd_test(int argc, char **argv) {
     if (shard_s && (sscanf(shard_s, "%d/%d", &shard_i, &shard_n) != 2 || shard_n < 1 || shard_i < 0 ||
                     shard_i >= shard_n))
         return selsa_cli_usage_error("test", "bad --shard '%s' (want i/n with 0 <= i < n)", shard_s);
-    if (key_interval >= 0) cfg.key_interval = key_interval;
 
     char weights_path[4096], list_buf[4096], det_path[4096], json_path[4096];
     if (access(weights, R_OK) == 0) snprintf(weights_path, sizeof weights_path, "%s", weights);
@@ -171,8 +245,7 @@ int selsa_cmd_test(int argc, char **argv) {
 
     int rc = SELSA_EXIT_OK;
     selsa_ctx ctx;
-    selsa_official_model *model = NULL;
-    selsa_official_runner *runner = NULL;
+    test_runner tr = {0};
     selsa_imageset set = {0};
     selsa_vid_dets all;
     selsa_vid_dets_init(&all);
@@ -181,13 +254,37 @@ int selsa_cmd_test(int argc, char **argv) {
     selsa_status s = selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 0, threads);
     if (s != SELSA_OK) return selsa_cli_fail("test", s, SELSA_EXIT_INTERNAL);
     have_ctx = true;
-    s = selsa_official_model_load_file(&model, &cfg, weights_path);
+    if (!family_known) { /* the weights' content decides: .pth -> MMTracking, .params -> official */
+        selsa_weights_format fmt;
+        s = selsa_weights_detect(weights_path, &fmt);
+        if (s != SELSA_OK) {
+            rc = selsa_cli_fail("test", s, SELSA_EXIT_MODEL);
+            goto done;
+        }
+        family = fmt == SELSA_WEIGHTS_PTH_ZIP || fmt == SELSA_WEIGHTS_PTH_LEGACY ? SELSA_FAMILY_MMTRACK : SELSA_FAMILY_OFFICIAL;
+        if (family == SELSA_FAMILY_OFFICIAL) selsa_official_config_r101(&cfg);
+    }
+    tr.family = family;
+    if (family == SELSA_FAMILY_OFFICIAL) {
+        if (key_interval >= 0) cfg.key_interval = key_interval;
+        s = selsa_official_model_load_file(&tr.om, &cfg, weights_path);
+        if (s == SELSA_OK) s = selsa_official_runner_create(&tr.orun, tr.om, &ctx);
+        tr.oopts = (selsa_official_schedule_opts){.perm = NULL, .temporal_order = temporal, .seed = seed, .uncached = false};
+    } else {
+        selsa_weights w;
+        selsa_weights_init(&w);
+        s = selsa_weights_load(weights_path, &w);
+        if (s == SELSA_OK && !family_known) s = selsa_mmtrack_config_from_weights(&mcfg, &w);
+        if (s == SELSA_OK) s = selsa_mmtrack_model_load(&tr.mm, &mcfg, &w, weights_path);
+        selsa_weights_free(&w);
+        if (s == SELSA_OK) s = selsa_mmtrack_runner_create(&tr.mrun, tr.mm, &ctx, 0);
+        tr.mopts = (selsa_mmtrack_schedule_opts){.mode = online ? SELSA_MMTRACK_ONLINE : SELSA_MMTRACK_ADAPTIVE};
+    }
     if (s != SELSA_OK) {
         rc = selsa_cli_fail("test", s, SELSA_EXIT_MODEL);
         goto done;
     }
-    s = selsa_official_runner_create(&runner, model, &ctx);
-    if (s == SELSA_OK) s = selsa_mkdirs(out_dir);
+    s = selsa_mkdirs(out_dir);
     if (s == SELSA_OK) s = selsa_imageset_read(list, SELSA_IMAGESET_VID_VAL, &set);
     if (s != SELSA_OK) {
         rc = selsa_cli_fail("test", s, SELSA_EXIT_INPUT);
@@ -213,18 +310,10 @@ int selsa_cmd_test(int argc, char **argv) {
             s = selsa_imageset_image_path(root, &set, v, e->seg_id + (int)k, path, sizeof path);
             if (s == SELSA_OK && !(vp.paths[k] = strdup(path))) s = selsa_error(SELSA_ERR_OUT_OF_MEMORY, "out of memory");
         }
-        selsa_official_writer w;
-        if (s == SELSA_OK) s = selsa_official_writer_open(&w, e->id, vp.n, NULL);
         if (s != SELSA_OK) break;
-        selsa_official_schedule_opts opts = {.perm = NULL, .temporal_order = temporal, .seed = seed ^ (uint64_t)v,
-                                             .uncached = false};
-        s = selsa_official_run_video(runner, vp.n, &opts, selsa_official_read_paths, vp.paths,
-                                     selsa_official_writer_on_det, &w);
-        for (int64_t i = 0; s == SELSA_OK && i < w.dets.n; i++) {
-            const selsa_vid_det *d = &w.dets.items[i];
-            s = selsa_vid_dets_add(&all, d->frame_id, d->cls, d->score, d->box[0], d->box[1], d->box[2], d->box[3]);
-        }
-        selsa_official_writer_free(&w);
+        det_sink sink = {&all, e->id};
+        tr.oopts.seed = seed ^ (uint64_t)v; /* a reproducible permutation per video */
+        s = runner_video(&tr, vp.paths, vp.n, &sink);
         free_paths(&vp);
         done_frames += e->seg_len;
         if (!quiet) {
@@ -275,8 +364,7 @@ int selsa_cmd_test(int argc, char **argv) {
 done:
     selsa_vid_dets_free(&all);
     selsa_imageset_free(&set);
-    if (runner) selsa_official_runner_free(runner);
-    if (model) selsa_official_model_free(model);
+    runner_free(&tr);
     if (have_ctx) selsa_ctx_free(&ctx);
     return rc;
 }
