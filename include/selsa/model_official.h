@@ -225,14 +225,15 @@ selsa_status selsa_official_read_paths(void *user, int64_t index, selsa_image *i
 
 /* ------------------------------------------------------------------ output writers --------- */
 
-/* Collects detections for the official text format and streams one JSON record per frame.
- * Use selsa_official_writer_on_det as the schedule's det callback (user = the writer). */
+/* Collects a video's detections for the official text format and our JSON Lines format (one
+ * record per frame, docs/FORMATS.md), both written atomically at close. Use
+ * selsa_official_writer_on_det as the schedule's det callback (user = the writer). */
 typedef struct selsa_official_writer {
     int64_t frame_id_base;   /* text frame_id = frame_id_base + index (official: video start id) */
     int64_t n_frames;
     selsa_vid_dets dets;     /* all detections, visit order */
-    FILE *json;              /* NULL: no JSON */
-    int64_t json_records;
+    char *json_path;         /* NULL: no JSON */
+    int64_t json_records;    /* frames detected so far */
 } selsa_official_writer;
 
 /* json_path may be NULL. */
@@ -240,8 +241,9 @@ selsa_status selsa_official_writer_open(selsa_official_writer *w, int64_t frame_
                                         int64_t n_frames, const char *json_path);
 selsa_status selsa_official_writer_on_det(void *user, int64_t index, const int64_t *window, int T,
                                           const selsa_official_result *res);
-/* Finish the JSON array and, if txt_path is not NULL, write the text file (frames in
- * increasing id order, detections of a frame in output order; "%d %d %.4f %.2f ..."). */
+/* Write the JSON Lines file (if opened with a path) and, if txt_path is not NULL, the text file
+ * (frames in increasing id order, detections of a frame in output order; "%d %d %.4f %.2f ...").
+ * Frees the writer. */
 selsa_status selsa_official_writer_close(selsa_official_writer *w, const char *txt_path);
 /* Frees without writing (error paths). */
 void selsa_official_writer_free(selsa_official_writer *w);

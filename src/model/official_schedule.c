@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "model/official_internal.h"
+#include "selsa/detections_json.h"
+#include "selsa/fileio.h"
 #include "selsa/rng.h"
 
 void selsa_official_permutation(int64_t n, uint64_t seed, int64_t *perm) {
@@ -208,38 +210,21 @@ selsa_status selsa_official_writer_open(selsa_official_writer *w, int64_t frame_
     w->frame_id_base = frame_id_base;
     w->n_frames = n_frames;
     selsa_vid_dets_init(&w->dets);
-    if (json_path) {
-        w->json = fopen(json_path, "w");
-        if (!w->json) return selsa_error(SELSA_ERR_IO, "cannot open %s for writing", json_path);
-        fputs("[\n", w->json);
-    }
+    if (json_path && !(w->json_path = strdup(json_path)))
+        return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "official writer: out of memory");
     return SELSA_OK;
 }
 
 selsa_status selsa_official_writer_on_det(void *user, int64_t index, const int64_t *window, int T,
                                           const selsa_official_result *res) {
+    (void)window, (void)T;
     selsa_official_writer *w = user;
     int64_t fid = w->frame_id_base + index;
     for (int64_t i = 0; i < res->n_dets; i++) {
         const selsa_detection *d = &res->dets[i];
         SELSA_TRY(selsa_vid_dets_add(&w->dets, fid, d->cls, d->score, d->x1, d->y1, d->x2, d->y2));
     }
-    if (w->json) {
-        FILE *f = w->json;
-        fprintf(f, "%s{\"frame\": %" PRId64 ", \"frame_id\": %" PRId64 ", \"im_info\": [%.9g, %.9g, %.9g], \"window\": [",
-                w->json_records ? ",\n" : "", index, fid, (double)res->im_info[0],
-                (double)res->im_info[1], (double)res->im_info[2]);
-        for (int t = 0; t < T; t++) fprintf(f, "%s%" PRId64, t ? ", " : "", window[t]);
-        fputs("], \"detections\": [", f);
-        for (int64_t i = 0; i < res->n_dets; i++) {
-            const selsa_detection *d = &res->dets[i];
-            fprintf(f, "%s{\"cls\": %d, \"score\": %.9g, \"box\": [%.17g, %.17g, %.17g, %.17g]}",
-                    i ? ", " : "", d->cls, (double)d->score, d->x1, d->y1, d->x2, d->y2);
-        }
-        fputs("]}", f);
-        if (ferror(f)) return selsa_error(SELSA_ERR_IO, "writing the JSON detections failed");
-        w->json_records++;
-    }
+    w->json_records++;
     return SELSA_OK;
 }
 
@@ -250,40 +235,70 @@ static int cmp_key(const void *a, const void *b) {
     return x->pos < y->pos ? -1 : (x->pos > y->pos);
 }
 
+/* JSON Lines body (docs/FORMATS.md): one record per frame 0..n_frames-1, detections from the
+ * frame-sorted list. */
+typedef struct json_body {
+    const selsa_official_writer *w;
+    const selsa_vid_dets *sorted;
+} json_body;
+
+static int write_json_body(FILE *f, const void *user) {
+    const json_body *b = user;
+    const selsa_vid_dets *d = b->sorted;
+    int64_t pos = 0, cap = 0;
+    selsa_dets_json_det *buf = NULL;
+    int rc = 0;
+    for (int64_t index = 0; index < b->w->n_frames && rc == 0; index++) {
+        int64_t fid = b->w->frame_id_base + index, n = 0;
+        while (pos + n < d->n && d->items[pos + n].frame_id == fid) n++;
+        if (n > cap) {
+            selsa_dets_json_det *nb = realloc(buf, sizeof *nb * (size_t)n);
+            if (!nb) { rc = -1; break; }
+            buf = nb, cap = n;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            const selsa_vid_det *e = &d->items[pos + i];
+            buf[i] = (selsa_dets_json_det){{e->box[0], e->box[1], e->box[2], e->box[3]}, e->score, e->cls};
+        }
+        selsa_dets_json_frame fr = {index, fid >= 1 ? fid : 0, NULL, 0, 0, buf, n};
+        if (selsa_dets_json_write_frame(f, &fr) != SELSA_OK) rc = -1;
+        pos += n;
+    }
+    free(buf);
+    return rc;
+}
+
 selsa_status selsa_official_writer_close(selsa_official_writer *w, const char *txt_path) {
     selsa_status st = SELSA_OK;
-    if (w->json) {
-        fputs(w->json_records ? "\n]\n" : "]\n", w->json);
-        if (fclose(w->json) != 0) st = selsa_error(SELSA_ERR_IO, "closing the JSON detections failed");
-        w->json = NULL;
-    }
-    if (st == SELSA_OK && txt_path) {
-        /* frames in increasing id order (as the official tester writes them), detections of a
-         * frame in output order */
-        int64_t n = w->dets.n;
-        det_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
-        selsa_vid_dets sorted;
-        selsa_vid_dets_init(&sorted);
-        sorted.items = malloc((size_t)(n ? n : 1) * sizeof(selsa_vid_det));
-        if (!k || !sorted.items) {
-            st = selsa_error(SELSA_ERR_OUT_OF_MEMORY, "official writer: %lld detections", (long long)n);
-        } else {
-            for (int64_t i = 0; i < n; i++) k[i] = (det_key){w->dets.items[i].frame_id, i};
-            qsort(k, (size_t)n, sizeof *k, cmp_key);
-            for (int64_t i = 0; i < n; i++) sorted.items[i] = w->dets.items[k[i].pos];
-            sorted.n = sorted.cap = n;
-            st = selsa_vid_dets_write_txt(&sorted, txt_path);
+    /* frames in increasing id order (as the official tester writes them), detections of a frame
+     * in output order */
+    int64_t n = w->dets.n;
+    det_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+    selsa_vid_dets sorted;
+    selsa_vid_dets_init(&sorted);
+    sorted.items = malloc((size_t)(n ? n : 1) * sizeof(selsa_vid_det));
+    if (!k || !sorted.items) {
+        st = selsa_error(SELSA_ERR_OUT_OF_MEMORY, "official writer: %lld detections", (long long)n);
+    } else {
+        for (int64_t i = 0; i < n; i++) k[i] = (det_key){w->dets.items[i].frame_id, i};
+        qsort(k, (size_t)n, sizeof *k, cmp_key);
+        for (int64_t i = 0; i < n; i++) sorted.items[i] = w->dets.items[k[i].pos];
+        sorted.n = sorted.cap = n;
+        if (txt_path) st = selsa_vid_dets_write_txt(&sorted, txt_path);
+        if (st == SELSA_OK && w->json_path) {
+            json_body b = {w, &sorted};
+            st = selsa_file_write_stream_atomic(w->json_path, write_json_body, &b);
         }
-        free(k);
-        selsa_vid_dets_free(&sorted);
     }
-    selsa_vid_dets_free(&w->dets);
+    free(k);
+    selsa_vid_dets_free(&sorted);
+    selsa_official_writer_free(w);
     return st;
 }
 
 void selsa_official_writer_free(selsa_official_writer *w) {
     if (!w) return;
-    if (w->json) fclose(w->json);
-    w->json = NULL;
+    free(w->json_path);
+    w->json_path = NULL;
     selsa_vid_dets_free(&w->dets);
 }
