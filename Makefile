@@ -3,7 +3,7 @@
 #   make            libselsa.a, libselsa.so and the selsa tool (build/)
 #   make test       install dependencies if needed, build, generate reference fixtures, run all tests
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
-#   make fuzz       fuzz the weight-file readers for FUZZ_SECONDS (default 20) under ASan+UBSan
+#   make fuzz       fuzz the weight-file and JSON readers, FUZZ_SECONDS each (default 20), ASan+UBSan
 #   make bench      operator benchmarks (bench/), see docs/BENCHMARKS.md
 #   make demo       the main job on built-in defaults
 #
@@ -113,14 +113,19 @@ asan:
 # Fuzz the weight-file readers (.params, .pth) for FUZZ_SECONDS under ASan+UBSan, seeded with the
 # reference fixtures. A crash writes the input to fuzz_weights-crash.bin and fails.
 FUZZ_SECONDS ?= 20
-FUZZ_SRC := tests/fuzz/fuzz_weights.c src/io/weights.c src/io/params.c src/io/pth.c src/io/pickle.c \
+FUZZ_SRC := tests/fuzz/fuzz_weights.c src/io/weights.c src/io/params.c src/io/pth.c src/io/pickle.c src/core/fileio.c \
             src/core/status.c
+FUZZ_JSON_SRC := tests/fuzz/fuzz_json.c src/io/json.c src/io/detections_json.c src/eval/classes.c \
+            src/eval/vid_eval.c src/eval/motion_iou.c src/io/matv5.c src/core/fileio.c src/core/status.c
+FUZZ_CFLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  -fno-sanitize-recover=undefined -Wall -Wextra -Werror -Wno-unused-parameter \
+	  -Wno-unknown-pragmas -Iinclude -Isrc -D_GNU_SOURCE
 fuzz: $(FIXTURES)
 	@mkdir -p $(BUILD)
-	$(CC) -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-	  -fno-sanitize-recover=undefined -Wall -Wextra -Werror -Wno-unused-parameter \
-	  -Iinclude -Isrc -D_GNU_SOURCE $(FUZZ_SRC) -o $(BUILD)/fuzz_weights
+	$(CC) $(FUZZ_CFLAGS) $(FUZZ_SRC) -o $(BUILD)/fuzz_weights
+	$(CC) $(FUZZ_CFLAGS) $(FUZZ_JSON_SRC) -lz -lm -lpthread -o $(BUILD)/fuzz_json
 	$(BUILD)/fuzz_weights -q -t $(FUZZ_SECONDS) $(BUILD)/fixtures
+	$(BUILD)/fuzz_json -q -t $(FUZZ_SECONDS) -s 1
 
 bench: $(BENCH_BIN)
 	bash bench/run_bench.sh $(BUILD)
