@@ -39,6 +39,8 @@ CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_SUPPORT := tests/harness.c tests/fixture.c
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -50,7 +52,7 @@ REF_PY   := $(sort $(wildcard tests/ref/*.py))
 
 .SECONDARY:
 
-.PHONY: all lib cli tests test check asan fuzz bench demo deps fixtures clean help install
+.PHONY: all lib cli tests test check asan fuzz bench demo deps fixtures clean help install examples
 
 all: lib cli
 
@@ -86,7 +88,13 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libselsa.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(BUILD)/libselsa.a $(LDFLAGS) $(LDLIBS)
 
-tests: $(TEST_BIN) $(BUILD)/selsa
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(BUILD)/libselsa.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILD)/libselsa.a $(LDFLAGS) $(LDLIBS)
+
+examples: $(EXAMPLE_BIN)
+
+tests: $(TEST_BIN) $(BUILD)/selsa $(EXAMPLE_BIN)
 
 # Reference fixtures are regenerated from the PyTorch/NumPy scripts (never committed).
 $(FIXTURES): $(REF_PY)
@@ -134,11 +142,14 @@ demo: deps
 	$(MAKE) all
 	bash scripts/demo.sh $(BUILD)
 
+# Installs the library, headers, the tool and a pkg-config file (selsa.pc).
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/selsa $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/selsa $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(BUILD)/libselsa.a $(BUILD)/libselsa.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/selsa/*.h $(DESTDIR)$(PREFIX)/include/selsa/
 	install -m 755 $(BUILD)/selsa $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*SELSA_VERSION_STRING "\(.*\)"/\1/p' include/selsa/selsa.h)|' \
+	  -e 's|@BLAS_DIR@|$(BLAS_DIR)|g' -e 's|@LIBS@|$(LDLIBS)|' scripts/selsa.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/selsa.pc
 
 clean:
 	rm -rf build build-asan
@@ -146,4 +157,5 @@ clean:
 help:
 	@sed -n '1,12p' Makefile
 
+-include $(EXAMPLE_BIN:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d)
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)
