@@ -6,6 +6,7 @@
 #include "selsa/selsa.h"
 
 int selsa_cmd_version(int argc, char **argv);
+int selsa_cmd_dump_aug(int argc, char **argv);
 int selsa_cmd_inspect(int argc, char **argv);
 int selsa_cmd_convert(int argc, char **argv);
 int selsa_cmd_eval(int argc, char **argv);
@@ -17,6 +18,7 @@ int selsa_cmd_detect(int argc, char **argv);
 static const selsa_cli_command commands[] = {
     {"convert", "convert weights between .params and .pth (zip/legacy), renaming by prefix", selsa_cmd_convert},
     {"detect", "detect objects in a video, frame folder or image list: JSON, annotated MP4/PNG", selsa_cmd_detect},
+    {"dump-aug", "write a PNG grid of augmented training triplets (key + references, boxes drawn)", selsa_cmd_dump_aug},
     {"eval", "evaluate detections on an ILSVRC-layout dataset (mAP, slow/medium/fast)", selsa_cmd_eval},
     {"init-weights", "write initial (untrained) weights of a model preset as .params", selsa_cmd_init_weights},
     {"inspect", "list the tensors of a .params or .pth weight file", selsa_cmd_inspect},
