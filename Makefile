@@ -5,6 +5,7 @@
 #   make asan       the same tests under AddressSanitizer + UBSan (build-asan/)
 #   make fuzz       fuzz the weight-file and JSON readers, FUZZ_SECONDS each (default 20), ASan+UBSan
 #   make bench      operator benchmarks (bench/), see docs/BENCHMARKS.md
+#   make bench-official / make test-full   full-size R101 benchmark / parity vs PyTorch (slow)
 #   make demo       the main job on built-in defaults
 #
 # Variables: ARCH (default x86-64-v3), OPT, BUILD, SANITIZE=1, PYTHON, THREADS.
@@ -52,7 +53,7 @@ REF_PY   := $(sort $(wildcard tests/ref/*.py))
 
 .SECONDARY:
 
-.PHONY: all lib cli tests test check asan fuzz bench demo deps fixtures clean help install examples
+.PHONY: all lib cli tests test check asan fuzz bench bench-official test-full demo deps fixtures clean help install examples
 
 all: lib cli
 
@@ -137,6 +138,14 @@ fuzz: $(FIXTURES)
 
 bench: $(BENCH_BIN)
 	bash bench/run_bench.sh $(BUILD)
+
+# Full-size official SELSA R101 benchmark against the PyTorch reference (about 12 min) and the
+# slow full-size parity test (about 4 min); neither is part of `make test`.
+bench-official: $(BUILD)/bench/bench_official
+	bash bench/run_official.sh $(BUILD)
+
+test-full: $(BUILD)/bench/bench_official
+	bash tests/full/run_official_full.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all
