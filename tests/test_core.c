@@ -96,6 +96,15 @@ static void test_ctx(void) {
     TH_CHECK(ctx.n_threads == selsa_cpu_cores(), "never oversubscribe");
     TH_CHECK(strcmp(selsa_ctx_backend_name(&ctx), "cpu") == 0, "cpu backend");
     TH_CHECK(strstr(selsa_blas_config(), "OpenBLAS") != NULL, "OpenBLAS linked: %s", selsa_blas_config());
+    TH_OK(selsa_ctx_reserve_scratch(&ctx, 1 << 10, "test")); /* already large enough */
+    TH_CHECK(ctx.scratch.capacity == (1u << 20), "no change when large enough");
+    TH_OK(selsa_ctx_reserve_scratch(&ctx, 3u << 20, "test"));
+    TH_CHECK(ctx.scratch.capacity >= (3u << 20) && !strcmp(ctx.scratch.name, "scratch"), "grown, name kept");
+    void *p;
+    TH_OK(selsa_arena_alloc(&ctx.scratch, 64, &p));
+    TH_FAILS(selsa_ctx_reserve_scratch(&ctx, 8u << 20, "runner x"), SELSA_ERR_INTERNAL);
+    TH_CHECK(strstr(selsa_last_error(), "runner x") != NULL, "names the caller");
+    selsa_arena_reset(&ctx.scratch);
     selsa_ctx_free(&ctx);
     selsa_ctx bad;
     TH_FAILS(selsa_ctx_init(&bad, SELSA_BACKEND_CUDA, 0, 1), SELSA_ERR_UNSUPPORTED);

@@ -31,6 +31,11 @@ selsa_status selsa_ctx_init(selsa_ctx *ctx, selsa_backend_kind kind, size_t scra
                             int n_threads);
 void selsa_ctx_free(selsa_ctx *ctx);
 
+/* Make the scratch arena at least `bytes` large (reserve time only: fails with
+ * SELSA_ERR_INTERNAL if scratch memory is in use, since growing moves it). `who` names the caller
+ * in messages. */
+selsa_status selsa_ctx_reserve_scratch(selsa_ctx *ctx, size_t bytes, const char *who);
+
 /* Apply a thread count (clamped to [1, cores]) to OpenBLAS and OpenMP. */
 void selsa_ctx_set_threads(selsa_ctx *ctx, int n_threads);
 int selsa_cpu_cores(void);

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,6 +39,17 @@ selsa_status selsa_ctx_init(selsa_ctx *ctx, selsa_backend_kind kind, size_t scra
     SELSA_TRY(selsa_arena_init(&ctx->scratch, "scratch", scratch_bytes ? scratch_bytes : (64u << 20)));
     selsa_ctx_set_threads(ctx, n_threads);
     return SELSA_OK;
+}
+
+selsa_status selsa_ctx_reserve_scratch(selsa_ctx *ctx, size_t bytes, const char *who) {
+    if (!ctx) return selsa_error(SELSA_ERR_INVALID_ARG, "%s: context is NULL", who);
+    if (ctx->scratch.capacity >= bytes) return SELSA_OK;
+    if (ctx->scratch.used != 0)
+        return selsa_error(SELSA_ERR_INTERNAL, "%s: scratch arena in use while growing it", who);
+    char name[sizeof ctx->scratch.name];
+    snprintf(name, sizeof name, "%s", ctx->scratch.name[0] ? ctx->scratch.name : "scratch");
+    selsa_arena_free(&ctx->scratch);
+    return selsa_arena_init(&ctx->scratch, name, bytes);
 }
 
 void selsa_ctx_free(selsa_ctx *ctx) {

@@ -749,12 +749,7 @@ static selsa_status reserve_scaled(selsa_mmtrack_runner *r, int H, int W, bool u
     SELSA_TRY(selsa_image_alloc(&r->resized, H, W));
     size_t sneed = ex.scratch_need > eu.scratch_need ? ex.scratch_need : eu.scratch_need;
     if (r->ctx->scratch.capacity < sneed) {
-        if (r->ctx->scratch.used != 0)
-            return selsa_error(SELSA_ERR_INTERNAL, "mmtrack runner: scratch arena in use while growing it");
-        char nm[32];
-        snprintf(nm, sizeof nm, "%s", r->ctx->scratch.name[0] ? r->ctx->scratch.name : "scratch");
-        selsa_arena_free(&r->ctx->scratch);
-        SELSA_TRY(selsa_arena_init(&r->ctx->scratch, nm, sneed));
+        SELSA_TRY(selsa_ctx_reserve_scratch(r->ctx, sneed, "mmtrack runner"));
         selsa_log(SELSA_LOG_INFO, "mmtrack runner: scratch arena grown to %zu bytes", sneed);
     }
     r->res_h = H;

@@ -673,12 +673,7 @@ static selsa_status reserve_scaled(selsa_official_runner *r, int H, int W, bool 
     SELSA_TRY(grow(&r->win, "window activations", win_bytes));
     size_t sneed = ea.scratch_need > ew.scratch_need ? ea.scratch_need : ew.scratch_need;
     if (r->ctx->scratch.capacity < sneed) {
-        if (r->ctx->scratch.used != 0)
-            return selsa_error(SELSA_ERR_INTERNAL, "official runner: scratch arena in use while growing it");
-        char nm[32];
-        snprintf(nm, sizeof nm, "%s", r->ctx->scratch.name[0] ? r->ctx->scratch.name : "scratch");
-        selsa_arena_free(&r->ctx->scratch);
-        SELSA_TRY(selsa_arena_init(&r->ctx->scratch, nm, sneed));
+        SELSA_TRY(selsa_ctx_reserve_scratch(r->ctx, sneed, "official runner"));
         selsa_log(SELSA_LOG_INFO, "official runner: scratch arena grown to %zu bytes", sneed);
     }
     r->res_h = H;

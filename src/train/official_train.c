@@ -922,14 +922,7 @@ selsa_status selsa_official_trainer_reserve(selsa_official_trainer *t, int H, in
         selsa_arena_free(&t->act);
         SELSA_TRY(selsa_arena_init(&t->act, "official train activations", ma.peak));
     }
-    if (t->ctx->scratch.capacity < ex.scratch_need) {
-        if (t->ctx->scratch.used != 0)
-            return selsa_error(SELSA_ERR_INTERNAL, "official trainer: scratch arena in use while growing it");
-        char nm[32];
-        snprintf(nm, sizeof nm, "%s", t->ctx->scratch.name[0] ? t->ctx->scratch.name : "scratch");
-        selsa_arena_free(&t->ctx->scratch);
-        SELSA_TRY(selsa_arena_init(&t->ctx->scratch, nm, ex.scratch_need));
-    }
+    SELSA_TRY(selsa_ctx_reserve_scratch(t->ctx, ex.scratch_need, "official trainer"));
     t->res_H = H;
     t->res_W = W;
     t->res_T = n_frames;
