@@ -2,10 +2,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "selsa/arena.h"
 #include "selsa/context.h"
+#include "selsa/fileio.h"
 #include "selsa/rng.h"
 #include "selsa/tensor.h"
 
@@ -110,11 +113,42 @@ static void test_ctx(void) {
     TH_FAILS(selsa_ctx_init(&bad, SELSA_BACKEND_CUDA, 0, 1), SELSA_ERR_UNSUPPORTED);
 }
 
+static int write_hello(FILE *f, const void *user) { return fputs(user, f) < 0 ? -1 : 0; }
+
+static void test_fileio(void) {
+    char dir[] = "/tmp/selsa_core_XXXXXX";
+    if (!mkdtemp(dir)) { TH_CHECK(0, "mkdtemp"); return; }
+    char path[256], sub[256];
+    snprintf(sub, sizeof sub, "%s/a/b", dir);
+    TH_OK(selsa_mkdirs(sub));
+    snprintf(path, sizeof path, "%s/out.txt", sub);
+    TH_OK(selsa_file_write_stream_atomic(path, write_hello, "hello\n"));
+    char buf[16] = {0};
+    FILE *f = fopen(path, "r");
+    TH_CHECK(f && fread(buf, 1, sizeof buf - 1, f) == 6 && !strcmp(buf, "hello\n"), "atomic write content");
+    if (f) fclose(f);
+    char *tmp = NULL;
+    int fd = -1;
+    TH_OK(selsa_file_tmp_create(path, &tmp, &fd));
+    TH_CHECK(tmp && fd >= 0 && write(fd, "x", 1) == 1, "temporary file created next to the target");
+    if (fd >= 0) close(fd);
+    TH_OK(selsa_file_tmp_commit(tmp, path));
+    TH_CHECK(access(tmp, F_OK) != 0, "temporary name gone after commit");
+    struct stat st;
+    TH_CHECK(stat(path, &st) == 0 && st.st_size == 1, "commit replaced the target");
+    free(tmp);
+    TH_FAILS(selsa_file_write_stream_atomic("/proc/selsa_no/such", write_hello, "x"), SELSA_ERR_IO);
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    TH_CHECK(system(rm) == 0, "cleanup");
+}
+
 int main(int argc, char **argv) {
     th_init(argc, argv, "core");
     test_arena();
     test_tensor();
     test_rng();
     test_ctx();
+    test_fileio();
     return th_finish();
 }

@@ -26,6 +26,16 @@ selsa_status selsa_file_write_stream_atomic(const char *path, selsa_write_fn bod
 /* Atomic write of a buffer. */
 selsa_status selsa_file_write_atomic(const char *path, const void *data, size_t len);
 
+/* The two halves, for writers that stream into a temporary file themselves (JSON Lines over a
+ * long video, libavformat muxing):
+ *   selsa_file_tmp_create: create `path`.tmp.XXXXXX (returned in *tmp, malloc'ed) and open it;
+ *     *fd receives the descriptor (NULL: it is closed);
+ *   selsa_file_tmp_commit: fsync the temporary file, give it mode 0666 & ~umask, rename it over
+ *     `path`, fsync the directory; on failure the temporary file is removed.
+ * The caller frees *tmp. */
+selsa_status selsa_file_tmp_create(const char *path, char **tmp, int *fd);
+selsa_status selsa_file_tmp_commit(const char *tmp, const char *path);
+
 /* mkdir -p (0755). SELSA_ERR_IO if a component cannot be created or `path` is not a folder. */
 selsa_status selsa_mkdirs(const char *path);
 

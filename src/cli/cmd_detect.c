@@ -187,12 +187,8 @@ static selsa_status json_close(detect_state *d, int ok) {
     if (fclose(d->json) != 0 && s == SELSA_OK)
         s = selsa_error(SELSA_ERR_IO, "cannot write '%s': %s", d->json_tmp, strerror(errno));
     d->json = NULL;
-    mode_t um = umask(0);
-    umask(um);
-    chmod(d->json_tmp, 0666 & ~um);
     if (s == SELSA_OK && ok) {
-        if (rename(d->json_tmp, d->json_path) != 0)
-            s = selsa_error(SELSA_ERR_IO, "cannot move '%s' to '%s': %s", d->json_tmp, d->json_path, strerror(errno));
+        s = selsa_file_tmp_commit(d->json_tmp, d->json_path); /* fsync, mode, rename, dir fsync */
     } else {
         char partial[4240];
         snprintf(partial, sizeof partial, "%s.partial", d->json_path);

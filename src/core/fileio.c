@@ -1,6 +1,7 @@
 #include "selsa/fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,9 @@ static void fsync_parent_dir(const char *path) {
     free(copy);
 }
 
-selsa_status selsa_file_write_stream_atomic(const char *path, selsa_write_fn body, const void *user) {
-    if (!path || !body) return selsa_error(SELSA_ERR_INVALID_ARG, "atomic write: NULL argument");
+selsa_status selsa_file_tmp_create(const char *path, char **tmp_out, int *fd_out) {
+    if (!path || !tmp_out) return selsa_error(SELSA_ERR_INVALID_ARG, "temporary file: NULL argument");
+    *tmp_out = NULL;
     size_t n = strlen(path);
     char *tmp = malloc(n + 16);
     if (!tmp) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "writing %s: out of memory", path);
@@ -32,9 +34,34 @@ selsa_status selsa_file_write_stream_atomic(const char *path, selsa_write_fn bod
         free(tmp);
         return st;
     }
+    if (fd_out) *fd_out = fd;
+    else close(fd);
+    *tmp_out = tmp;
+    return SELSA_OK;
+}
+
+selsa_status selsa_file_tmp_commit(const char *tmp, const char *path) {
+    int err = 0;
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) err = errno ? errno : EIO;
+    if (fd >= 0) close(fd);
     mode_t um = umask(0); /* mkstemp creates 0600; give the file the usual 0666 & ~umask */
     umask(um);
-    (void)fchmod(fd, 0666 & ~um);
+    if (!err && chmod(tmp, 0666 & ~um) != 0) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        return selsa_error(SELSA_ERR_IO, "%s: write failed: %s", path, strerror(err));
+    }
+    fsync_parent_dir(path);
+    return SELSA_OK;
+}
+
+selsa_status selsa_file_write_stream_atomic(const char *path, selsa_write_fn body, const void *user) {
+    if (!path || !body) return selsa_error(SELSA_ERR_INVALID_ARG, "atomic write: NULL argument");
+    char *tmp = NULL;
+    int fd = -1;
+    SELSA_TRY(selsa_file_tmp_create(path, &tmp, &fd));
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         close(fd);
@@ -45,17 +72,16 @@ selsa_status selsa_file_write_stream_atomic(const char *path, selsa_write_fn bod
     errno = 0;
     int err = body(f, user) < 0 || ferror(f) ? (errno ? errno : EIO) : 0;
     if (fflush(f) != 0 && !err) err = errno;
-    if (!err && fsync(fileno(f)) != 0) err = errno;
     if (fclose(f) != 0 && !err) err = errno;
-    if (!err && rename(tmp, path) != 0) err = errno;
+    selsa_status s;
     if (err) {
         unlink(tmp);
-        free(tmp);
-        return selsa_error(SELSA_ERR_IO, "%s: write failed: %s", path, strerror(err));
+        s = selsa_error(SELSA_ERR_IO, "%s: write failed: %s", path, strerror(err));
+    } else {
+        s = selsa_file_tmp_commit(tmp, path);
     }
     free(tmp);
-    fsync_parent_dir(path);
-    return SELSA_OK;
+    return s;
 }
 
 typedef struct buffer_view {

@@ -15,6 +15,7 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 
+#include "selsa/fileio.h"
 #include "selsa/video_write.h"
 
 struct selsa_video_writer {
@@ -246,18 +247,7 @@ selsa_status selsa_video_writer_close(selsa_video_writer *vw) {
         s = selsa_error(SELSA_ERR_IO, "cannot finish video '%s': %s", vw->tmp, averr(e, eb, sizeof eb));
     if (s == SELSA_OK && (e = avio_closep(&vw->oc->pb)) < 0)
         s = selsa_error(SELSA_ERR_IO, "cannot close video '%s': %s", vw->tmp, averr(e, eb, sizeof eb));
-    if (s == SELSA_OK) {
-        int fd = open(vw->tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0)
-            s = selsa_error(SELSA_ERR_IO, "cannot sync video '%s': %s", vw->tmp, strerror(errno));
-        if (fd >= 0) close(fd);
-    }
-    if (s == SELSA_OK) {
-        mode_t um = umask(0);
-        umask(um);
-        if (chmod(vw->tmp, 0666 & ~um) != 0 || rename(vw->tmp, vw->path) != 0)
-            s = selsa_error(SELSA_ERR_IO, "cannot move video '%s' to '%s': %s", vw->tmp, vw->path, strerror(errno));
-    }
+    if (s == SELSA_OK) s = selsa_file_tmp_commit(vw->tmp, vw->path); /* fsync, mode, rename */
     writer_free(vw, s != SELSA_OK);
     return s;
 }
