@@ -118,7 +118,7 @@ static int write_hello(FILE *f, const void *user) { return fputs(user, f) < 0 ? 
 static void test_fileio(void) {
     char dir[] = "/tmp/selsa_core_XXXXXX";
     if (!mkdtemp(dir)) { TH_CHECK(0, "mkdtemp"); return; }
-    char path[256], sub[256];
+    char path[600], sub[300];
     snprintf(sub, sizeof sub, "%s/a/b", dir);
     TH_OK(selsa_mkdirs(sub));
     snprintf(path, sizeof path, "%s/out.txt", sub);
