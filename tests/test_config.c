@@ -336,7 +336,7 @@ static void test_presets(void) {
              c.network.n_fixed_params == 0 && !c.dataset.motion_iou_path[0], "tiny preset");
     TH_OK(selsa_config_to_official(&c, &o));
     TH_CHECK(o.units[0] == 1 && o.units[2] == 1 && !o.msra_numbered && o.fc_dim == 128 &&
-             o.scale_short == 192 && o.proposal.post_nms_top_n == 64, "tiny to_official");
+             o.scale_short == 192 && o.proposal.post_nms_top_n == 300, "tiny to_official");
 }
 
 static void test_errors(void) {

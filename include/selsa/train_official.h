@@ -62,13 +62,16 @@ typedef struct selsa_official_train_config {
     float lr_factor;        /* 0.1 */
     int64_t warmup_steps;   /* 0: no warmup; else linear from warmup_ratio·lr to lr */
     float warmup_ratio;
+    bool warmup_constant;   /* true: the official WarmupMultiFactorScheduler — a constant
+                               warmup_ratio·lr (TRAIN.warmup_lr) for warmup_steps updates */
     uint64_t seed;          /* seeds the anchor sampler */
 } selsa_official_train_config;
 
 void selsa_official_train_config_default(selsa_official_train_config *c);
 
 /* Learning rate of update number `step` (0-based): base·factor^(#lr_steps <= step), times the
- * linear warmup factor ratio + (1 − ratio)·step/warmup_steps while step < warmup_steps. */
+ * warmup factor while step < warmup_steps: ratio + (1 − ratio)·step/warmup_steps (linear), or
+ * ratio (warmup_constant). */
 double selsa_official_lr_at(const selsa_official_train_config *c, int64_t step);
 
 /* One training sample: n_frames frames (key first), all of which must resize (§1 rule) to the
@@ -148,6 +151,11 @@ selsa_status selsa_official_trainer_forward_backward(selsa_official_trainer *t,
  * naming the tensor; nothing is updated then). */
 selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t);
 int64_t selsa_official_trainer_steps(const selsa_official_trainer *t);
+/* Resume support: set the update count (drives the LR schedule and the first-step rule). */
+void selsa_official_trainer_set_steps(selsa_official_trainer *t, int64_t steps);
+/* Reseed the anchor sampler (training runs reseed it per sample from (seed, epoch, position) so
+ * a resumed run draws exactly what an uninterrupted one would). */
+void selsa_official_trainer_seed_sampler(selsa_official_trainer *t, uint64_t seed, uint64_t stream);
 
 /* Decisions of the last forward: key-frame RoIs (R, 5), RPN labels (A·H·W, anchor order) and
  * the OHEM keep set (n_keep). Valid until the next forward. */

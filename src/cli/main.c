@@ -14,8 +14,11 @@ int selsa_cmd_synth(int argc, char **argv);
 int selsa_cmd_test(int argc, char **argv);
 int selsa_cmd_init_weights(int argc, char **argv);
 int selsa_cmd_detect(int argc, char **argv);
+int selsa_cmd_train(int argc, char **argv);
+int selsa_cmd_bench(int argc, char **argv);
 
 static const selsa_cli_command commands[] = {
+    {"bench", "measure inference speed on this machine: s/key frame, frames/s, memory (JSON too)", selsa_cmd_bench},
     {"convert", "convert weights between .params and .pth (zip/legacy), renaming by prefix", selsa_cmd_convert},
     {"detect", "detect objects in a video, frame folder or image list: JSON, annotated MP4/PNG", selsa_cmd_detect},
     {"dump-aug", "write a PNG grid of augmented training triplets (key + references, boxes drawn)", selsa_cmd_dump_aug},
@@ -24,6 +27,7 @@ static const selsa_cli_command commands[] = {
     {"inspect", "list the tensors of a .params or .pth weight file", selsa_cmd_inspect},
     {"synth", "generate a synthetic ILSVRC-layout video dataset", selsa_cmd_synth},
     {"test", "official SELSA test on an ILSVRC-layout dataset: detect every frame, evaluate", selsa_cmd_test},
+    {"train", "official end-to-end training from a YAML config: checkpoints, --resume, loss log/plot", selsa_cmd_train},
     {"version", "print version, backend, BLAS configuration and thread count", selsa_cmd_version},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };

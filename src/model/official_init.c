@@ -2,12 +2,19 @@
  * Gaussian N(0, 0.01) weights and zero biases, as the official init_weight_* functions do. The
  * backbone normally comes from the ImageNet model (resnet_v1_101-0000.params); without one, conv
  * weights get He-normal N(0, 2/fan_in) and every frozen BN is the identity (gamma 1, beta 0,
- * mean 0, var 1), so a model can be built and run (and trained from scratch) without any file. */
+ * mean 0, var 1) except bn_conv1, whose moving_var is 64² so conv1's output is divided by 64:
+ * the network's input is raw 0–255 pixels minus the mean (std ≈ 60), and a pretrained model's
+ * BN statistics bring activations to O(1) in the same way. He-normal preserves that scale
+ * through the ReLUs, so the heads' N(0, 0.01) init sees O(1) features and training from scratch
+ * starts stable (with identity BN everywhere the features are ~60× larger and the first
+ * updates diverge). A model can thus be built, run and trained from scratch without any file. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "selsa/model_official.h"
+
+#define INPUT_SCALE 64.0 /* ≈ std of mean-subtracted 8-bit pixels (see above) */
 
 typedef struct init_state {
     selsa_weights *w;
@@ -42,7 +49,8 @@ static void init_one(void *user, const char *name, selsa_weight_kind kind, int n
     double fan_in = numel / (double)(dims[0] > 0 ? dims[0] : 1);
     for (int64_t i = 0; i < numel; i++) {
         double x;
-        if (ends_with(name, "_moving_var") || ends_with(name, "_gamma")) x = 1.0;
+        if (!strcmp(name, "bn_conv1_moving_var")) x = INPUT_SCALE * INPUT_SCALE;
+        else if (ends_with(name, "_moving_var") || ends_with(name, "_gamma")) x = 1.0;
         else if (ends_with(name, "_moving_mean") || ends_with(name, "_beta") || ends_with(name, "_bias")) x = 0.0;
         else if (is_new_layer(name)) x = 0.01 * selsa_rng_normal(st->rng);
         else x = sqrt(2.0 / fan_in) * selsa_rng_normal(st->rng);

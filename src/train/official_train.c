@@ -334,6 +334,10 @@ const selsa_official_model *selsa_official_trainer_model(const selsa_official_tr
 size_t selsa_official_trainer_act_bytes(const selsa_official_trainer *t) { return t->act.capacity; }
 size_t selsa_official_trainer_act_peak(const selsa_official_trainer *t) { return t->act.peak; }
 int64_t selsa_official_trainer_steps(const selsa_official_trainer *t) { return t->step; }
+void selsa_official_trainer_set_steps(selsa_official_trainer *t, int64_t steps) { t->step = steps; }
+void selsa_official_trainer_seed_sampler(selsa_official_trainer *t, uint64_t seed, uint64_t stream) {
+    selsa_rng_seed(&t->rng, seed, stream);
+}
 
 void selsa_official_trainer_zero_grad(selsa_official_trainer *t) {
     for (int i = 0; i < t->n_params; i++)

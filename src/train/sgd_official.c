@@ -13,7 +13,8 @@ double selsa_official_lr_at(const selsa_official_train_config *c, int64_t step) 
     for (int i = 0; i < c->n_lr_steps; i++)
         if (step >= c->lr_steps[i]) lr *= c->lr_factor;
     if (c->warmup_steps > 0 && step < c->warmup_steps)
-        lr *= c->warmup_ratio + (1.0 - c->warmup_ratio) * (double)step / (double)c->warmup_steps;
+        lr *= c->warmup_constant ? c->warmup_ratio
+                                 : c->warmup_ratio + (1.0 - c->warmup_ratio) * (double)step / (double)c->warmup_steps;
     return lr;
 }
 
