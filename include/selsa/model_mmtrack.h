@@ -237,6 +237,25 @@ selsa_status selsa_mmtrack_run_video(selsa_mmtrack_runner *r, int64_t n_frames,
                                      selsa_mmtrack_read_fn read, void *read_user,
                                      selsa_mmtrack_det_fn on_det, void *det_user);
 
+/* ------------------------------------------------------------------ initial weights -------- */
+
+/* Fill `out` (an EMPTY dictionary; left empty on error) with every tensor of the state dict of
+ * `cfg` (selsa_mmtrack_enum_params keys and shapes, PLAIN names, num_batches_tracked as int64
+ * scalars), initialised as mmdet/mmcv initialise a new model (src/model/mmtrack_init.c lists
+ * the rules: ChannelMapper and shared_fcs Xavier-uniform, RPN convs N(0, 0.01), fc_cls
+ * N(0, 0.01), fc_reg N(0, 0.001), zero biases, aggregator linears PyTorch's nn.Linear default).
+ * Backbone: copied from `imagenet` when given, a torchvision-style ResNet/ResNeXt state dict
+ * (`conv1.weight`, `bn1.*`, `layer1.0.downsample.0.weight`, ..., optionally prefixed with
+ * `backbone.` or `module.`), shapes checked (SELSA_ERR_SHAPE naming the tensor and both shapes),
+ * a missing tensor SELSA_ERR_FORMAT naming it (a missing num_batches_tracked is 0), as is a
+ * stem/layerN tensor this backbone lacks (a deeper network's file); other unused tensors (fc.*)
+ * are listed in one warning; without it Kaiming-normal (fan_out, relu) convs and
+ * identity batch-norm (weight 1, bias 0, mean 0, var 1). Deterministic in `seed` (each tensor
+ * its own selsa_rng stream, so the heads do not depend on `imagenet`). `imagenet` is only read.
+ * Write the result with selsa_weights_save_pth for a checkpoint mmtracking can load. */
+selsa_status selsa_mmtrack_init_weights(const selsa_mmtrack_config *cfg, uint64_t seed,
+                                        const selsa_weights *imagenet, selsa_weights *out);
+
 #ifdef __cplusplus
 }
 #endif

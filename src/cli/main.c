@@ -23,7 +23,7 @@ static const selsa_cli_command commands[] = {
     {"detect", "detect objects in a video, frame folder or image list: JSON, annotated MP4/PNG", selsa_cmd_detect},
     {"dump-aug", "write a PNG grid of augmented training triplets (key + references, boxes drawn)", selsa_cmd_dump_aug},
     {"eval", "evaluate detections on an ILSVRC-layout dataset (mAP, slow/medium/fast)", selsa_cmd_eval},
-    {"init-weights", "write initial (untrained) weights of a model preset as .params", selsa_cmd_init_weights},
+    {"init-weights", "write initial (untrained) weights of a model preset (.params / .pth), optionally from ImageNet", selsa_cmd_init_weights},
     {"inspect", "list the tensors of a .params or .pth weight file", selsa_cmd_inspect},
     {"synth", "generate a synthetic ILSVRC-layout video dataset", selsa_cmd_synth},
     {"test", "official SELSA test on an ILSVRC-layout dataset: detect every frame, evaluate", selsa_cmd_test},
