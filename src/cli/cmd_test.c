@@ -347,6 +347,13 @@ int selsa_cmd_test(int argc, char **argv) {
         s = res ? selsa_vid_gt_load_ilsvrc(root, list, &gt) : selsa_error(SELSA_ERR_OUT_OF_MEMORY, "out of memory");
         if (s == SELSA_OK) s = mat ? selsa_vid_motion_load_official(&gt, mat, list) : selsa_vid_motion_from_tracks(&gt);
         if (s == SELSA_OK) {
+            /* the official evaluator reads the written text file, i.e. the ROUNDED values
+             * (4-decimal scores, 2-decimal boxes; vid-eval.md §2.3): evaluate exactly that */
+            selsa_vid_dets_free(&all);
+            selsa_vid_dets_init(&all);
+            s = selsa_vid_dets_read_txt(&all, det_path);
+        }
+        if (s == SELSA_OK) {
             selsa_vid_eval_opts o;
             selsa_vid_eval_opts_default(&o);
             s = selsa_vid_eval(&gt, &all, &o, res);
