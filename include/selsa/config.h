@@ -79,6 +79,9 @@ typedef struct selsa_config_network {
                                       mmtrack: = rpn_channels, the neck output) */
     int fc_dim;                    /* network.fc_dim: 1024 */
     int attention_heads;           /* network.attention_heads: 1 official, 16 mmtrack */
+    double attention_qk_identity;  /* network.attention_qk_identity: 0 = the spec's N(0, 0.01)
+                                      init of query/key; s > 0: both start as s·I (training from
+                                      scratch: attention starts as feature similarity) */
     char pretrained[SELSA_CONFIG_PATH_MAX]; /* network.pretrained: ImageNet init prefix/file */
     int pretrained_epoch;          /* network.pretrained_epoch */
     double pixel_means[3];         /* network.PIXEL_MEANS, BGR */

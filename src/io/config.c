@@ -136,6 +136,8 @@ static const key_def keys[] = {
     E_INT("network.conv_new_channels", network.conv_new_channels, H, EX,
           "official conv_new_1 channels (the RoI feature depth)"),
     E_INT("network.fc_dim", network.fc_dim, H, EX, "fc_new_1/2 and attention width"),
+    E_DBL("network.attention_qk_identity", network.attention_qk_identity, H, EX,
+          "training from scratch: initialise the SELSA query/key projections as s*I (0: N(0, 0.01) as the spec)"),
     E_INT("network.attention_heads", network.attention_heads, C, EX,
           "SELSA attention groups (official 1, mmtrack 16); must divide fc_dim"),
     E_STR("network.pretrained", network.pretrained, H, OF,
@@ -1080,6 +1082,8 @@ selsa_status selsa_config_validate(const selsa_config *c) {
     REQ(n->conv_new_channels >= 1, "network.conv_new_channels = %d must be >= 1",
         n->conv_new_channels);
     REQ(n->fc_dim >= 1, "network.fc_dim = %d must be >= 1", n->fc_dim);
+    REQ(n->attention_qk_identity >= 0 && n->attention_qk_identity <= 100,
+        "network.attention_qk_identity = %g must be in [0, 100]", n->attention_qk_identity);
     REQ(n->attention_heads >= 1 && n->fc_dim % n->attention_heads == 0,
         "network.attention_heads = %d must be >= 1 and divide network.fc_dim = %d",
         n->attention_heads, n->fc_dim);

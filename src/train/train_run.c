@@ -108,6 +108,20 @@ selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_of
                                          selsa_weights *out) {
     if (!cfg || !mc || !out) return selsa_error(SELSA_ERR_INVALID_ARG, "initial weights: NULL argument");
     SELSA_TRY(selsa_official_init_weights(mc, cfg->seed, out));
+    double qk = cfg->network.attention_qk_identity;
+    if (qk > 0 && mc->selsa) {
+        /* query_k / key_k = s·I, zero bias: the attention logits start as s²·<x_a, x_b>/sqrt(D),
+         * i.e. RoIs attend to RoIs with similar features from the first update (from scratch
+         * the spec's N(0, 0.01) projections give near-uniform attention for a long time) */
+        static const char *const names[] = {"query_1_weight", "key_1_weight", "query_2_weight", "key_2_weight"};
+        for (int k = 0; k < 4; k++) {
+            const selsa_weight *e = selsa_weights_find(out, names[k]);
+            if (!e || e->ndim != 2 || e->dims[0] != e->dims[1])
+                return selsa_error(SELSA_ERR_INTERNAL, "attention_qk_identity: %s missing or not square", names[k]);
+            int64_t d = e->dims[0];
+            for (int64_t i = 0; i < d * d; i++) e->data[i] = (i % (d + 1) == 0) ? (float)qk : 0.0f;
+        }
+    }
     const char *pre = cfg->network.pretrained;
     if (!pre[0]) return SELSA_OK;
     char path[SELSA_CONFIG_PATH_MAX + 32];
@@ -224,13 +238,27 @@ static void history_add(history *h, double x, const double v[5]) {
 
 static const char *const LOSS_NAMES[5] = {"rpn_cls", "rpn_bbox", "rcnn_cls", "rcnn_bbox", "total"};
 
+#define PLOT_POINTS 256 /* points drawn per curve: neighbours averaged for a readable chart */
+
 static selsa_status history_plot(const history *h, const char *path, const char *title) {
+    static double px[PLOT_POINTS], py[5][PLOT_POINTS]; /* plotting is single-threaded */
+    int g = (h->n + PLOT_POINTS - 1) / PLOT_POINTS, n = 0;
+    if (g < 1) g = 1;
+    for (int i = 0; i < h->n; i += g, n++) {
+        int e = i + g < h->n ? i + g : h->n;
+        px[n] = h->x[e - 1];
+        for (int k = 0; k < 5; k++) {
+            double sum = 0;
+            for (int j = i; j < e; j++) sum += h->y[k][j];
+            py[k][n] = sum / (e - i);
+        }
+    }
     selsa_plot_series s[5];
     for (int k = 0; k < 5; k++) {
         s[k].name = LOSS_NAMES[k];
-        s[k].x = h->x;
-        s[k].y = h->y[k];
-        s[k].n = h->n;
+        s[k].x = px;
+        s[k].y = py[k];
+        s[k].n = n;
     }
     selsa_plot_opts o;
     selsa_plot_opts_default(&o);
