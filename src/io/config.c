@@ -117,7 +117,7 @@ static const key_def keys[] = {
     E_INT("threads", threads, H, EX, "worker threads (0 = all cores); --threads overrides"),
     E_U64("seed", seed, H, EX, "seed of training sampling and augmentation"),
 
-    E_IGN("default.frequent", "log interval of MXNet's Speedometer: use `selsa train --log-every`"),
+    E_IGN("default.frequent", "log interval of MXNet's Speedometer: selsa train logs every update to train_log.jsonl and shows a progress bar"),
     E_IGN("default.kvstore", "MXNet gradient store: selsa always sums the gradients of the "
                              "accumulated key images (kvstore 'device', rescale_grad 1)"),
 
