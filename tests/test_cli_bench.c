@@ -105,6 +105,9 @@ static void check_json(const char *path, int runs, int frames, const char *famil
                  "machine: cpu and BLAS configuration");
         TH_CHECK(strstr(jstring(&d, "command"), "selsa bench") != NULL, "command line recorded");
         TH_CHECK(strlen(jstring(&d, "timestamp_utc")) == 20, "timestamp");
+        const selsa_json_node *oc = jpath(&d, "machine.other_processes_cpu_use");
+        TH_CHECK(oc && (oc->type == SELSA_JSON_NULL || (oc->type == SELSA_JSON_NUMBER && oc->number >= 0)),
+                 "CPU use of other processes reported");
         TH_CHECK(strlen(jstring(&d, "schedule")) > 0, "schedule described");
         double cores = jnumber(&d, "machine.cores"), threads = jnumber(&d, "machine.threads");
         TH_CHECK(cores >= 1 && threads >= 1 && threads <= cores, "threads %g of %g cores", threads, cores);

@@ -81,8 +81,8 @@ static void usage(void) {
            "Seconds per key frame = run time / frames detected: everything the schedule does is\n"
            "included (MMTracking's adaptive schedule computes its reference frames at the start of\n"
            "each run, so short clips pay more per frame than long videos).\n"
-           "Timings are honest only on an otherwise idle machine: the load average at the start is\n"
-           "reported.\n\n"
+           "Timings are honest only on an otherwise idle machine: the CPU time other processes used\n"
+           "during the timed runs is reported (from /proc/stat), with the load average.\n\n"
            "exit codes: 0 ok, 2 usage, 3 input unreadable or JSON not writable, 4 weights\n"
            "unreadable or mismatched, 5 internal\n",
            DEFAULT_FRAMES, DEFAULT_WARMUP, DEFAULT_RUNS);
@@ -149,6 +149,21 @@ static void cpu_model(char *out, size_t n) {
         break;
     }
     fclose(f);
+}
+
+/* Busy CPU seconds of the whole machine so far (all CPUs, /proc/stat: user, nice, system, irq,
+ * softirq, steal), or -1 if unreadable. */
+static double machine_busy_s(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return -1;
+    unsigned long long v[8] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    long tck = sysconf(_SC_CLK_TCK);
+    if (n < 8 || tck <= 0) return -1;
+    /* v: user nice system idle iowait irq softirq steal */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)tck;
 }
 
 static double loadavg1(void) {
@@ -250,54 +265,14 @@ static selsa_status clip_synth(clip *c, int w, int h, int64_t n, uint64_t seed, 
 
 /* ------------------------------------------------------------------ fresh weights --------- */
 
-/* MMTracking state dict with fresh weights (mmdet-style): convs He-normal (fan_out, as mmcv's
- * kaiming_init in ResNet), linear layers N(0, 0.01), biases 0, BN identity (weight 1, bias 0,
- * running mean 0, running var 1). Deterministic in seed. */
-typedef struct mm_init {
-    selsa_weights *w;
-    selsa_rng rng;
-    selsa_status s;
-    float *buf;
-    int64_t cap;
-} mm_init;
-
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-static void mm_init_one(void *user, const char *name, int ndim, const int64_t *dims) {
-    mm_init *st = user;
-    if (st->s != SELSA_OK) return;
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) numel *= dims[i];
-    if (numel > st->cap) {
-        float *nb = realloc(st->buf, (size_t)numel * sizeof *nb);
-        if (!nb) {
-            st->s = selsa_error(SELSA_ERR_OUT_OF_MEMORY, "fresh weights: %lld values of '%s'", (long long)numel, name);
-            return;
-        }
-        st->buf = nb, st->cap = numel;
-    }
-    float *v = st->buf;
-    if (ndim == 4) {
-        double sd = sqrt(2.0 / (double)(dims[0] * dims[2] * dims[3]));
-        for (int64_t i = 0; i < numel; i++) v[i] = (float)(sd * selsa_rng_normal(&st->rng));
-    } else if (ndim == 2) {
-        for (int64_t i = 0; i < numel; i++) v[i] = (float)(0.01 * selsa_rng_normal(&st->rng));
-    } else {
-        float fill = ndim == 1 && (ends_with(name, ".running_var") || ends_with(name, ".weight")) ? 1.0f : 0.0f;
-        for (int64_t i = 0; i < numel; i++) v[i] = fill;
-    }
-    st->s = selsa_weights_add(st->w, name, ndim, dims, v, ndim == 0 ? SELSA_DTYPE_I64 : SELSA_DTYPE_F32);
-}
-
+/* MMTracking state dict with fresh weights: the library's mmdet-style initialisation. */
 static selsa_status mmtrack_fresh_weights(const selsa_mmtrack_config *c, uint64_t seed, selsa_weights *w) {
-    mm_init st = {.w = w, .s = SELSA_OK};
-    selsa_rng_seed(&st.rng, seed, 0xbe7c);
-    selsa_mmtrack_enum_params(c, mm_init_one, &st);
-    free(st.buf);
-    return st.s;
+    return selsa_mmtrack_init_weights(c, seed, NULL, w);
 }
 
 /* Learnable parameters (BN running statistics and counters excluded). */
@@ -420,6 +395,7 @@ typedef struct report {
     char when[32], cpu[256], command[2048];
     int cores, threads, threads_asked;
     double load_start, load_end;
+    double other_cpu;              /* cores used by other processes during the timed runs (< 0: unknown) */
     const char *blas;
     /* model */
     const char *family, *arch;     /* "official" / "mmtracking"; preset name or cfg path */
@@ -484,6 +460,9 @@ static int write_json(FILE *f, const void *user) {
     jnum(f, r->load_start);
     fputs(", \"load_average_end\": ", f);
     jnum(f, r->load_end);
+    fputs(", \"other_processes_cpu_use\": ", f);
+    if (r->other_cpu >= 0) jnum(f, r->other_cpu);
+    else fputs("null", f);
     fputs("},\n  \"model\": {\"family\": ", f);
     jstr(f, r->family);
     fputs(", \"architecture\": ", f);
@@ -533,7 +512,11 @@ static void print_report(const report *r) {
     printf("machine:   %s, %d cores, %d thread%s", r->cpu, r->cores, r->threads, r->threads == 1 ? "" : "s");
     if (r->threads_asked > r->cores) printf(" (asked for %d: clamped to the cores)", r->threads_asked);
     printf("\nblas:      %s\n", r->blas);
-    if (r->load_start >= 0) printf("load:      %.2f at the start, %.2f at the end (1-minute load average)\n", r->load_start, r->load_end);
+    if (r->load_start >= 0)
+        printf("load:      %.2f before the runs, %.2f after (1-minute load average, this process included)\n",
+               r->load_start, r->load_end);
+    if (r->other_cpu >= 0)
+        printf("others:    %.2f cores used by other processes during the timed runs\n", r->other_cpu);
     printf("model:     %s %s, depth %d%s%s, %.2f M parameters (%.1f MiB loaded, BN folded)\n", r->family, r->arch,
            r->depth, r->groups > 1 ? ", ResNeXt" : "", r->selsa ? "" : ", single-frame baseline", r->params / 1e6,
            r->param_bytes / MiB);
@@ -568,11 +551,10 @@ static void print_report(const report *r) {
     if (r->per_key.median > 0 && r->runs > 1 && (r->per_key.max - r->per_key.min) / r->per_key.median > 0.10)
         printf("note: the runs differ by %.0f%% (max - min over median): the machine is noisy; use more --runs\n",
                100.0 * (r->per_key.max - r->per_key.min) / r->per_key.median);
-    double load = r->load_start > r->load_end ? r->load_start : r->load_end;
-    if (load > 0.5 && load > 0.25 * r->cores)
-        printf("note: load average %.2f on %d cores: other processes competed for the CPU, timings are "
-               "pessimistic\n", load, r->cores);
-    if (r->cpu_use.median < 0.75 * r->threads && r->threads > 1)
+    if (r->other_cpu > 0.1 * r->cores)
+        printf("note: other processes used %.2f of %d cores during the timed runs: timings are pessimistic;\n"
+               "      run on an idle machine for reference numbers\n", r->other_cpu, r->cores);
+    if (r->cpu_use.median < 0.75 * r->threads && r->threads > 1 && (r->other_cpu < 0 || r->other_cpu <= 0.1 * r->cores))
         printf("note: %.2f cores busy on average of %d threads: parts of the pipeline are serial or waiting\n",
                r->cpu_use.median, r->threads);
 }
@@ -836,6 +818,7 @@ int selsa_cmd_bench(int argc, char **argv) {
         if (s != SELSA_OK) break;
     }
     int peak_ok = s == SELSA_OK && reset_peak_rss();
+    const double busy0 = machine_busy_s(), own0 = cpu_s(), wall0 = now_s();
     for (long i = 0; s == SELSA_OK && i < runs; i++) {
         if (progress) {
             fprintf(stderr, "\r\033[Krun %ld/%ld", i + 1, runs);
@@ -851,6 +834,11 @@ int selsa_cmd_bench(int argc, char **argv) {
     if (s != SELSA_OK) {
         rc = selsa_cli_fail(C, s, SELSA_EXIT_INTERNAL);
         goto done;
+    }
+    {
+        const double busy1 = machine_busy_s(), own1 = cpu_s(), wall1 = now_s();
+        r.other_cpu = busy0 >= 0 && busy1 >= 0 && wall1 > wall0 ? ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0) : -1;
+        if (busy0 >= 0 && busy1 >= 0 && r.other_cpu < 0) r.other_cpu = 0; /* clock-tick rounding */
     }
     r.runs_peak_kb = peak_ok ? proc_status_kb("VmHWM") : -1;
     r.maxrss_kb = maxrss_kb();
