@@ -208,6 +208,14 @@ int selsa_cmd_test(int argc, char **argv) {
         if (!mat && yc.dataset.motion_iou_path[0]) {
             snprintf(mat_from_cfg, sizeof mat_from_cfg, "%s", yc.dataset.motion_iou_path);
             mat = mat_from_cfg;
+            /* the official yaml names the ImageNet VID .mat relative to the official checkout;
+             * with another dataset (or without that file) the motion IoU comes from the tracks */
+            if (access(mat, R_OK) != 0) {
+                fprintf(stderr, "selsa test: warning: dataset.motion_iou_path %s is not readable; computing motion IoU "
+                                "from the annotation tracks instead (pass --motion-mat FILE for the official .mat)\n",
+                        mat);
+                mat = NULL;
+            }
         }
         if (!strcmp(out_dir, "output/selsa_test")) out_dir = yc.output_path;
         if (!threads) threads = yc.threads;
