@@ -549,71 +549,6 @@ static void i64_to_i32(const int64_t *src, int32_t *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = (int32_t)src[i];
 }
 
-/* The same 10 steps (same injected RoIs and decisions) from weights perturbed by a relative
- * PERTURB = 1e-5 (each master × (1 ± 1e-5)): measures how strongly this trajectory amplifies a
- * small weight difference. Measured: a 2^-23 perturbation stays at ~1e-6 over the 10 steps, but
- * 1e-5 grows to ~6e-3 by step 9 (ReLU / ROI-max / smooth-L1 branch flips cascade once weights
- * differ by more than ~1e-5), the same growth as C (fp32) vs the reference (fp64), which agree
- * to 3e-7 on steps 0-2 and then diverge after one such discrete flip. *pspread = max over
- * tensors of max|Δparam|/max|param| after the last step (clean run t vs perturbed). */
-static bool perturbed_traj(const char *p_params, const selsa_official_config *cfg,
-                           const selsa_official_train_config *tc, selsa_ctx *ctx,
-                           selsa_official_train_sample *s, th_fixture *fx, int n_steps, int R,
-                           int64_t nl, double ptraj[10][4], selsa_official_trainer *clean,
-                           double *pspread) {
-    selsa_weights w;
-    selsa_weights_init(&w);
-    selsa_official_trainer *t = NULL;
-    bool ok = TH_OK(selsa_weights_load(p_params, &w)) &&
-              TH_OK(selsa_official_trainer_create(&t, cfg, tc, &w, ctx));
-    selsa_weights_free(&w);
-    if (!ok) return false;
-    selsa_rng rng;
-    selsa_rng_seed(&rng, 99, 0);
-    for (int i = 0; i < selsa_official_trainer_n_params(t); i++) {
-        selsa_official_param *p = selsa_official_trainer_param(t, i);
-        for (int64_t j = 0; j < p->numel; j++)
-            p->data[j] *= 1.0f + ((selsa_rng_u32(&rng) & 1) ? 1.0f : -1.0f) * 1e-5f;
-    }
-    selsa_official_trainer_sync(t);
-    int32_t *lab = malloc((size_t)nl * sizeof(int32_t)), keep[300];
-    for (int st = 0; st < n_steps && ok; st++) {
-        char key[64];
-        snprintf(key, sizeof key, "rpn_labels_%d", st);
-        i64_to_i32(th_fx_i64(fx, key), lab, nl);
-        snprintf(key, sizeof key, "ohem_keep_%d", st);
-        int nk = (int)th_fx_numel(fx, key);
-        i64_to_i32(th_fx_i64(fx, key), keep, nk);
-        snprintf(key, sizeof key, "rois_all_%d", st);
-        const float *rois = th_fx_f32(fx, key);
-        s->rpn_labels = lab;
-        s->ohem_keep = keep;
-        s->n_keep = nk;
-        for (int f = 0; f < s->n_frames; f++) s->rois[f] = rois + (size_t)f * R * 5;
-        selsa_official_losses L;
-        selsa_official_trainer_zero_grad(t);
-        ok = TH_OK(selsa_official_trainer_forward_backward(t, s, true, &L)) &&
-             TH_OK(selsa_official_trainer_sgd_step(t));
-        ptraj[st][0] = L.rpn_cls;
-        ptraj[st][1] = L.rpn_bbox;
-        ptraj[st][2] = L.rcnn_cls;
-        ptraj[st][3] = L.rcnn_bbox;
-    }
-    free(lab);
-    *pspread = 0;
-    for (int i = 0; ok && i < selsa_official_trainer_n_params(t); i++) {
-        selsa_official_param *p = selsa_official_trainer_param(t, i), *q = selsa_official_trainer_param(clean, i);
-        double mx = 0, d = 0;
-        for (int64_t j = 0; j < p->numel; j++) {
-            mx = fmax(mx, fabs(q->data[j]));
-            d = fmax(d, fabs(p->data[j] - q->data[j]));
-        }
-        if (mx > 0) *pspread = fmax(*pspread, d / mx);
-    }
-    selsa_official_trainer_free(t);
-    return ok;
-}
-
 static void test_parity(void) {
     char p_slfx[1024], p_params[1024];
     snprintf(p_slfx, sizeof p_slfx, "%s", th_fixture_path("official_train_tiny.slfx"));
@@ -762,34 +697,40 @@ static void test_parity(void) {
     /* RoIs are float32 boxes from the same float32 proposal op: allow 1e-3 px (decode in double
      * then rounding; an order change would show as a difference of many pixels) */
     TH_CHECK(max_roi_diff < 1e-3, "own proposals differ from the reference's by %.3g px", max_roi_diff);
-    double ptraj[10][4];
-    double pspread = 0;
-    bool have_p = perturbed_traj(p_params, &cfg, &tc, &ctx, &s, fx, n_steps, R, nl, ptraj, t, &pspread);
-    double tw_early = 0, tw = 0, spread = 0;
-    for (int st = 0; st < n_steps; st++) {
-        double d_ref = 0, d_p = 0;
+    /* Tolerance per step from the reference's own float32 noise along this trajectory:
+     * gen_official_train.py replays the same 10 steps (same injected RoIs, RPN labels and OHEM
+     * keep sets) in float32 and stores it (loss_traj_f32); d32[st] = its deviation from the
+     * float64 trajectory, measured like d_ref. The generator also keeps every ROIPooling top-2
+     * gap on the gradient path above 5e-6 relative (its KinkMonitor), so fp32 noise cannot route
+     * a max-pool gradient differently and the whole trajectory stays on one side of every kink. */
+    const double *traj32 = th_fx_numel(fx, "loss_traj_f32") == n_steps * 4 ? th_fx_f64(fx, "loss_traj_f32") : NULL;
+    TH_CHECK(traj32 != NULL, "fixture has no loss_traj_f32 (%d,4): regenerate it with tests/ref/gen_official_train.py",
+             n_steps);
+    double tw = 0, tw_ratio = 0;
+    int bad_step = -1;
+    for (int st = 0; traj32 && st < n_steps; st++) {
+        double d_ref = 0, d32 = 0;
         for (int k = 0; k < 4; k++) {
-            double want = traj[st * 4 + k];
-            d_ref = fmax(d_ref, fabs(ctraj[st][k] - want) / fmax(fabs(want), 1e-3));
-            if (have_p) d_p = fmax(d_p, fabs(ctraj[st][k] - ptraj[st][k]) / fmax(fabs(want), 1e-3));
+            double want = traj[st * 4 + k], den = fmax(fabs(want), 1e-3);
+            d_ref = fmax(d_ref, fabs(ctraj[st][k] - want) / den);
+            d32 = fmax(d32, fabs(traj32[st * 4 + k] - want) / den);
         }
-        if (st < 3) tw_early = fmax(tw_early, d_ref);
+        /* 20x the reference's fp32-vs-fp64 deviation at this step (C sums in other orders: the
+         * step-0 losses agree with the same factor), floor 1e-6 (a step where the float32
+         * replay happens to land within 1e-7 of float64) */
+        double tol = fmax(20 * d32, 1e-6);
+        if (d_ref > tol && bad_step < 0) bad_step = st;
         tw = fmax(tw, d_ref);
-        spread = fmax(spread, d_p);
+        tw_ratio = fmax(tw_ratio, d_ref / fmax(d32, 1e-12));
         printf("    step %d  own-RoI diff %8.3g px | C %.6f %.6f %.6f %.6f | ref %.6f %.6f %.6f %.6f | "
-               "rel diff C-ref %.2g, C-C(weights x(1+-1e-5)) %.2g\n", st, roi_diff[st], ctraj[st][0],
+               "rel diff C-ref %.2g (tol %.2g; ref f32-f64 %.2g)\n", st, roi_diff[st], ctraj[st][0],
                ctraj[st][1], ctraj[st][2], ctraj[st][3], traj[st * 4], traj[st * 4 + 1],
-               traj[st * 4 + 2], traj[st * 4 + 3], d_ref, d_p);
+               traj[st * 4 + 2], traj[st * 4 + 3], d_ref, tol, d32);
     }
-    printf("  parity: loss trajectory, worst rel diff steps 0-2 %.3g, all steps %.3g; fp32-noise "
-           "amplification (C vs C with weights perturbed by 1e-5) %.3g\n", tw_early, tw, spread);
-    /* steps 0-2: the step-0 loss agreement (≤ 3e-7 rel) carried through two updates: 1e-5 */
-    TH_CHECK(tw_early < 1e-5, "loss trajectory steps 0-2 differ from the reference (worst rel %.3g)", tw_early);
-    /* later steps: see perturbed_traj — the trajectory amplifies a 1e-5 weight difference to
-     * `spread`; allow 5× that (floor 1e-4). A wrong gradient or update fails steps 0-2 above. */
-    TH_CHECK(have_p && tw <= fmax(5 * spread, 1e-4),
-             "loss trajectory differs from the reference by %.3g rel, beyond 5x the measured amplification %.3g",
-             tw, spread);
+    printf("  parity: loss trajectory over %d steps, worst rel diff C-ref %.3g (worst ratio to the "
+           "reference's own fp32 deviation %.3g)\n", n_steps, tw, tw_ratio);
+    TH_CHECK(bad_step < 0, "loss trajectory differs from the reference beyond 20x its fp32 noise from step %d",
+             bad_step);
     /* final parameters after the 10 updates */
     int np = selsa_official_trainer_n_params(t);
     double pw = 0;
@@ -811,10 +752,13 @@ static void test_parity(void) {
             pwn = p->name;
         }
     }
-    printf("  parity: parameters after %d steps, worst max|C-ref|/max|ref| %.3g (%s)\n", n_steps, pw, pwn);
-    /* same amplification argument: 5× the clean-vs-perturbed C parameter spread (floor 1e-4) */
-    printf("  parity: parameter spread clean vs 1e-5-perturbed C run after %d steps: %.3g\n", n_steps, pspread);
-    TH_CHECK(pw <= fmax(5 * pspread, 1e-4), "parameters after %d steps differ (worst %.3g, %s)", n_steps, pw, pwn);
+    /* 20x the reference's own float32-vs-float64 parameter deviation after the same 10 steps
+     * (params_f32_dev, measured the same way), floor 1e-6 */
+    double p32 = th_fx_scalar(fx, "params_f32_dev");
+    printf("  parity: parameters after %d steps, worst max|C-ref|/max|ref| %.3g (%s); reference f32-f64 %.3g\n",
+           n_steps, pw, pwn, p32);
+    TH_CHECK(pw <= fmax(20 * p32, 1e-6), "parameters after %d steps differ (worst %.3g, %s; tol %.3g)", n_steps,
+             pw, pwn, fmax(20 * p32, 1e-6));
     free(lab);
     for (int f = 0; f < 3; f++) selsa_image_free(&imgs[f]);
     selsa_official_trainer_free(t);

@@ -12,7 +12,13 @@ Writes into <fixture dir>:
 Self-checks (assertions): frozen params get no gradient; finite differences (float64) agree with
 autograd on a few entries of several trainable tensors; the step is non-degenerate (RPN positives
 and negatives, fg RoIs, OHEM keeps fg and bg); decisions are not within fp32 noise of their
-thresholds (RoI-gt IoU vs 0.5, OHEM cut); proposals have no order-relevant near-ties.
+thresholds (RoI-gt IoU vs 0.5, OHEM cut) at every step; proposals have no order-relevant
+near-ties at steps 0-2 (where the C test compares its own proposals; later steps inject them);
+no ROIPooling bin on the gradient path has its two largest cells within 5e-6 (relative) of each
+other at any step (KinkMonitor); a float32 replay of the 10 steps with the same injected
+decisions stays within 1e-4 of the float64 trajectory. That replay (loss_traj_f32,
+params_f32_dev) is the reference's own fp32 noise per step, from which the C test sets its
+per-step trajectory tolerance.
 
 Usage: /usr/bin/python3 tests/ref/gen_official_train.py <fixture dir>
 """
@@ -22,6 +28,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _official_ref as R  # noqa: E402
@@ -33,7 +40,8 @@ from _mxnet_params import read_params, write_params  # noqa: E402
 torch.set_num_threads(1)
 
 FRAME_IDS = (0, 3, 5)        # key first, then the 2 reference frames (of gen_official's video)
-GT_SEED = 5                  # search for the gt boxes
+GT_SEED = 13                 # search for the gt boxes (13: the first seed from 5 up whose 10-step
+                             # trajectory passes every margin check below, ROIPooling gaps included)
 SAMPLER_SEED = 3             # numpy RandomState of the RPN anchor subsampling (shared by steps)
 N_STEPS = 10
 LR, WD, MOMENTUM = 0.01, 5e-4, 0.9
@@ -109,6 +117,71 @@ def ohem_cut_gap(per, rois, labels, tgt, w):
     return gap / kth
 
 
+class KinkMonitor:
+    """Distance of the forward's max/ReLU kinks from flipping, recorded while active (patches
+    R.roi_pool and F.relu). A ROIPooling bin whose two largest cells are within fp32 noise of each
+    other routes its gradient to whichever is larger in THAT implementation. Measured with the
+    former GT_SEED 5: a 8e-8 relative top-2 gap at step 2 (reference frame 2, 86 bins sharing the
+    two cells) sent those gradients to the other cell in C (fp32), a 3e-3 jump in the res4
+    gradients that grew to a 1.2e-2 loss difference by step 9; perturbing the float64 reference's
+    initial weights by 1e-6 (relative, random signs) reproduced the C trajectory to 2 digits,
+    while the float32 reference stayed within 2.3e-6. Hence the assertion on pool_gap below. Only
+    kinks on the gradient path are watched: ReLUs whose input requires grad (res3 and above,
+    heads; logged only: their margins are ~1e-7 at every step and a single unit's flip has not
+    produced a measurable jump) and ROIPooling.
+      pool_gap    min over bins with a positive max of (max - 2nd largest) / max
+      relu_margin min over ReLU inputs of |x| / max|x| of that tensor"""
+
+    def __enter__(self):
+        self.pool_gap = np.inf
+        self.relu_margin = np.inf
+        self._pool, self._relu = R.roi_pool, F.relu
+
+        def pool(feat, rois, pooled, ss, *a, **k):
+            self.pool_gap = min(self.pool_gap, pool_top2_gap(feat, rois, pooled, ss))
+            return self._pool(feat, rois, pooled, ss, *a, **k)
+
+        def relu(x, *a, **k):
+            if x.requires_grad and x.numel():
+                d = x.detach().double()
+                self.relu_margin = min(self.relu_margin, float(d.abs().min() / d.abs().max()))
+            return self._relu(x, *a, **k)
+        R.roi_pool, F.relu = pool, relu
+        return self
+
+    def __exit__(self, *exc):
+        R.roi_pool, F.relu = self._pool, self._relu
+        return False
+
+
+def pool_top2_gap(feat, rois, pooled, ss):
+    """min over the ROIPooling bins (one row/column rectangle each; identical rectangles are
+    evaluated once) of (largest − second largest cell) / largest, over channels where the
+    largest is > 0 (a max of 0 is a ReLU zero: no gradient whichever cell is chosen)."""
+    f = feat.detach()[0].double()
+    C, H, W = f.shape
+    rois = np.asarray(rois, np.float32)
+    hs, he, ws, we = R.roi_pool_bounds(rois, H, W, pooled, ss)
+    P_ = pooled
+    rect = np.stack([np.repeat(hs[:, :, None], P_, 2), np.repeat(he[:, :, None], P_, 2),
+                     np.repeat(ws[:, None, :], P_, 1), np.repeat(we[:, None, :], P_, 1)], -1)
+    rect = rect[rois[:, 0] >= 0].reshape(-1, 4)
+    rect = rect[(rect[:, 1] - rect[:, 0]) * (rect[:, 3] - rect[:, 2]) >= 2]  # >= 2 cells
+    if rect.shape[0] == 0:
+        return np.inf
+    u = np.unique(rect, axis=0)
+    hi, wi = np.arange(H), np.arange(W)
+    m = (((hi[None, :, None] >= u[:, 0, None, None]) & (hi[None, :, None] < u[:, 1, None, None]))
+         & ((wi[None, None, :] >= u[:, 2, None, None]) & (wi[None, None, :] < u[:, 3, None, None])))
+    v = torch.where(torch.from_numpy(m.reshape(len(u), 1, H * W)), f.reshape(1, C, H * W),
+                    torch.tensor(-np.inf, dtype=torch.float64))
+    top = v.topk(2, dim=-1).values
+    pos = top[..., 0] > 0
+    if not bool(pos.any()):
+        return np.inf
+    return float(((top[..., 0] - top[..., 1]) / top[..., 0])[pos].min())
+
+
 def grads_of(P, names, total):
     total.backward()
     g = {n: P[n].grad.detach().clone() for n in names}
@@ -160,6 +233,25 @@ def fd_check(P, cfg, xs, rois, rpn_t, rcnn_t, keep, grads, rs):
         "err / max(|g|, 1e-3) %.2g: ok" % (2 * len(names), len(names), worst))
 
 
+def replay(Pf, names, cfg, xs32, decisions, dtype):
+    """The trajectory again from the initial weights Pf, in dtype, with every decision injected
+    (RoIs per frame, RPN labels/targets, RCNN targets, OHEM keep set). -> (losses (steps, 4),
+    final params)."""
+    P = T.to_dtype_params(Pf, dtype)
+    xs = [x.to(dtype) for x in xs32]
+    mom = {n: torch.zeros_like(P[n]) for n in names}
+    traj = np.zeros((len(decisions), 4))
+    for s, (rois, rpn_t, rcnn_t, keep) in enumerate(decisions):
+        ls, _, _ = T.step_losses(P, cfg, xs, rois, rpn_t, rcnn_t, keep=keep)
+        traj[s] = [float(ls[k]) for k in T.LOSS_NAMES]
+        sum(ls.values()).backward()
+        with torch.no_grad():
+            for n in names:
+                w, mom[n] = T.sgd_update(P[n].detach(), P[n].grad, mom[n], n, LR, WD, MOMENTUM)
+                P[n] = w.clone().requires_grad_(True)
+    return traj, P
+
+
 def main():
     t0 = time.perf_counter()
     out_dir = sys.argv[1]
@@ -207,6 +299,8 @@ def main():
     mom = {n: torch.zeros_like(P[n]) for n in names}
     fx = {}
     traj = np.zeros((N_STEPS, 4))
+    decisions = []
+    pool_gaps = []
     for s in range(N_STEPS):
         dbg = []
         rois = T.proposals_f32(P, cfg, xs32, im_info, dbg)
@@ -218,7 +312,8 @@ def main():
         rpn_t, rcnn_t = (rpn_lab, rpn_tgt, rpn_w), (c_lab, c_tgt, c_w)
         for n in names:
             P[n].grad = None
-        ls, keep, per = T.step_losses(P, cfg, xs, rois, rpn_t, rcnn_t)
+        with KinkMonitor() as km:
+            ls, keep, per = T.step_losses(P, cfg, xs, rois, rpn_t, rcnn_t)
         total = sum(ls.values())
         grads = grads_of(P, names, total)
         traj[s] = [float(ls[k]) for k in T.LOSS_NAMES]
@@ -229,14 +324,18 @@ def main():
         kept = [int(d["keep"].size) for d in dbg]
         log("step %d: NMS kept %s | losses %s total %.6f | rpn pos %d neg %d | fg RoIs %d, OHEM keeps %d fg + %d "
             "bg, rel gap at the cut %.2g | min |IoU-0.5| %.2g | RPN near-tie risks %d, min "
-            "|IoU-0.7| %.2g, RoI x/16 round margin %.2g" % (
+            "|IoU-0.7| %.2g, RoI x/16 round margin %.2g | ROIPool top-2 gap %.2g, ReLU margin %.2g" % (
                 s, kept, np.array2string(traj[s], precision=6), traj[s].sum(), np.sum(rpn_lab == 1),
                 np.sum(rpn_lab == 0), nfg, kfg, 128 - kfg, ohem_gap, iou_margin, risky,
-                nms_margin, rround))
+                nms_margin, rround, km.pool_gap, km.relu_margin))
         assert np.sum(rpn_lab == 1) >= 1 and np.sum(rpn_lab == 0) >= 1
         assert nfg >= 1 and 0 < kfg < 128
         assert ohem_gap > 1e-5 and iou_margin > 1e-5
-        assert risky == 0 and nms_margin > 5e-6 and rround > 5e-6
+        pool_gaps.append(km.pool_gap)
+        # proposal-order margins matter only where the C test compares its own proposals
+        # (steps 0-2); later steps inject the RoIs (rois_all_<s>)
+        assert (s >= 3 or (risky == 0 and nms_margin > 5e-6)) and rround > 5e-6
+        decisions.append((rois, rpn_t, rcnn_t, keep))
         fx["rpn_labels_%d" % s] = rpn_lab.astype(np.int64)
         fx["ohem_keep_%d" % s] = keep.astype(np.int64)
         fx["rois_all_%d" % s] = np.stack(rois).astype(np.float32)
@@ -274,6 +373,25 @@ def main():
                 w, mom[n] = T.sgd_update(P[n].detach(), grads[n], mom[n], n, LR, WD, MOMENTUM)
                 P[n] = w.clone().requires_grad_(True)
     assert np.all(np.isfinite(traj))
+    # every ROIPooling bin's top-2 gap above 5e-6 relative: the C model's pooled inputs deviate
+    # from float64 by <= ~1e-6 relative (float32), so no max-pool gradient can be routed to a
+    # different cell than in the reference at any step (see KinkMonitor)
+    assert min(pool_gaps) > 5e-6, "ROIPooling near-tie on the trajectory: gaps %s" % pool_gaps
+
+    # ---- the reference's own float32 noise along this trajectory: the same steps with the same
+    # injected decisions from the same (float32) initial weights, in float32
+    traj32, P32 = replay(Pf, names, cfg, xs32, decisions, torch.float32)
+    den = np.maximum(np.abs(traj), 1e-3)
+    dev32 = np.max(np.abs(traj32 - traj) / den, axis=1)
+    pdev32 = max(float((P32[n].detach().double() - P[n].detach()).abs().max()
+                       / P[n].detach().abs().max()) for n in names)
+    log("float32 replay of the trajectory (same decisions): per-step max rel loss deviation from "
+        "float64 %s; parameters after %d steps max|d|/max|p| %.2g" % (
+            np.array2string(dev32, precision=2), N_STEPS, pdev32))
+    # the float32 reference must itself stay on the float64 trajectory (no kink flip)
+    assert dev32.max() < 1e-4, dev32
+    fx["loss_traj_f32"] = traj32
+    fx["params_f32_dev"] = np.float64(pdev32)
 
     config = np.array(list(cfg.units) + [cfg.base_channels, cfg.rpn_channels,
                                           cfg.conv_new_channels, cfg.fc_dim, cfg.num_classes,
