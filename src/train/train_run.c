@@ -516,17 +516,19 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
     ro.use_det = strstr(r->cfg.dataset.image_set, "DET_train_30classes") != NULL;
     ro.use_vid = strstr(r->cfg.dataset.image_set, "VID_train_15frames") != NULL;
     if (!ro.use_det && !ro.use_vid) {
+        s = selsa_error(SELSA_ERR_UNSUPPORTED, "dataset.image_set '%s': expected DET_train_30classes and/or "
+                                               "VID_train_15frames joined with '+'",
+                        r->cfg.dataset.image_set);
         free(r);
-        return selsa_error(SELSA_ERR_UNSUPPORTED, "dataset.image_set '%s': expected DET_train_30classes and/or "
-                                                  "VID_train_15frames joined with '+'",
-                           r->cfg.dataset.image_set);
+        return s;
     }
     selsa_roidb db;
     memset(&db, 0, sizeof db);
     s = selsa_roidb_build(r->cfg.dataset.dataset_path, &ro, &db);
     if (s != SELSA_OK) {
+        s = selsa_error_context(s, "training set (dataset.dataset_path '%s')", r->cfg.dataset.dataset_path);
         free(r);
-        return selsa_error_context(s, "training set (dataset.dataset_path '%s')", r->cfg.dataset.dataset_path);
+        return s;
     }
     selsa_ctx ctx;
     s = selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 0, o->n_threads ? o->n_threads : r->cfg.threads);
