@@ -32,7 +32,7 @@ static void usage(void) {
            "  --max-steps N           stop (with a checkpoint) after N updates in total\n"
            "  --threads N             compute threads (default: config `threads`, else all cores)\n"
            "  --workers N             data-loading threads (default 2; 0 = load in the main thread)\n"
-           "  -q, --quiet             no progress bar and no informational messages\n\n"
+           "  -q, --quiet             no progress bar, no per-epoch lines, no informational messages\n\n"
            "signals: SIGUSR1 = checkpoint now (PREFIX-last); SIGINT/SIGTERM = checkpoint and stop.\n"
            "exit codes: 0 ok (finished or stopped by request), 2 usage/configuration, 3 dataset\n"
            "unreadable, 4 weights (pretrained/checkpoint) unreadable or mismatched, 5 internal\n"
@@ -72,8 +72,9 @@ static int on_progress(void *user, const selsa_train_progress *p) {
     if (b->quiet) return 0;
     double now = mono();
     bool epoch_end = p->position >= p->epoch_size;
-    /* terminal: redraw at most 10 times a second; otherwise one line every 30 s and per epoch */
-    if (b->tty ? now - b->last_print < 0.1 && !epoch_end : now - b->last_print < 30 && !epoch_end) return 0;
+    /* terminal: a progress bar redrawn at most 10 times a second; not a terminal: no bar, one
+     * summary line per epoch (train_log.jsonl has every update) */
+    if (b->tty ? now - b->last_print < 0.1 && !epoch_end : !epoch_end) return 0;
     b->last_print = now;
     char eta[32];
     fmt_dur(eta, sizeof eta, p->eta_s);
