@@ -39,6 +39,8 @@ selsa_status selsa_ctx_reserve_scratch(selsa_ctx *ctx, size_t bytes, const char 
 /* Apply a thread count (clamped to [1, cores]) to OpenBLAS and OpenMP. */
 void selsa_ctx_set_threads(selsa_ctx *ctx, int n_threads);
 int selsa_cpu_cores(void);
+/* Seconds of CLOCK_MONOTONIC (timing of phases, progress, ETA; never wall-clock dates). */
+double selsa_monotonic_seconds(void);
 
 /* Name of the backend ("cpu") and the BLAS configuration string, for start-up banners. */
 const char *selsa_ctx_backend_name(const selsa_ctx *ctx);

@@ -36,6 +36,9 @@ selsa_status selsa_file_write_atomic(const char *path, const void *data, size_t 
 selsa_status selsa_file_tmp_create(const char *path, char **tmp, int *fd);
 selsa_status selsa_file_tmp_commit(const char *tmp, const char *path);
 
+/* True if `path` names an existing regular file (stat; a folder is not a file). */
+int selsa_file_exists(const char *path);
+
 /* mkdir -p (0755). SELSA_ERR_IO if a component cannot be created or `path` is not a folder. */
 selsa_status selsa_mkdirs(const char *path);
 

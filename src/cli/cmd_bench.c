@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "selsa/context.h"
 #include "cli.h"
 #include "selsa/fileio.h"
 #include "selsa/frames.h"
@@ -86,12 +87,6 @@ static void usage(void) {
            "exit codes: 0 ok, 2 usage, 3 input unreadable or JSON not writable, 4 weights\n"
            "unreadable or mismatched, 5 internal\n",
            DEFAULT_FRAMES, DEFAULT_WARMUP, DEFAULT_RUNS);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static double cpu_s(void) {
@@ -312,7 +307,7 @@ static selsa_status read_clip(void *user, int64_t index, selsa_image *img) {
 }
 
 static void on_any(bench_run *b, int64_t n_dets) {
-    if (b->detected++ == 0) b->t_first = now_s();
+    if (b->detected++ == 0) b->t_first = selsa_monotonic_seconds();
     b->boxes += n_dets;
 }
 
@@ -352,15 +347,15 @@ static selsa_status run_once(bench_model *bm, const clip *c, run_rec *rec) {
     if (bm->family == SELSA_FAMILY_OFFICIAL) {
         selsa_official_runner_reset_stats(bm->orun);
         selsa_official_schedule_opts o = {.perm = NULL, .temporal_order = true, .seed = 0, .uncached = false};
-        b.t0 = now_s();
+        b.t0 = selsa_monotonic_seconds();
         s = selsa_official_run_video(bm->orun, c->n, &o, read_clip, &b, on_official, &b);
     } else {
         selsa_mmtrack_runner_reset_stats(bm->mrun);
         selsa_mmtrack_schedule_opts o = {.mode = bm->online ? SELSA_MMTRACK_ONLINE : SELSA_MMTRACK_ADAPTIVE};
-        b.t0 = now_s();
+        b.t0 = selsa_monotonic_seconds();
         s = selsa_mmtrack_run_video(bm->mrun, c->n, &o, read_clip, &b, on_mmtrack, &b);
     }
-    double t1 = now_s();
+    double t1 = selsa_monotonic_seconds();
     rec->cpu = cpu_s() - cpu0;
     SELSA_TRY(s);
     if (b.detected != c->n)
@@ -697,7 +692,7 @@ int selsa_cmd_bench(int argc, char **argv) {
     have_ctx = 1;
 
     /* the model: the given weights, or fresh ones */
-    double t_load = now_s();
+    double t_load = selsa_monotonic_seconds();
     if (model_path) {
         rc = selsa_cli_model_load(C, &m, model_path);
         if (rc != SELSA_EXIT_OK) goto done;
@@ -718,7 +713,7 @@ int selsa_cmd_bench(int argc, char **argv) {
             goto done;
         }
     }
-    r.load_s = now_s() - t_load;
+    r.load_s = selsa_monotonic_seconds() - t_load;
     if (m.family == SELSA_FAMILY_OFFICIAL && online) {
         rc = selsa_cli_usage_error(C, "--online applies to the MMTracking family only");
         goto done;
@@ -818,7 +813,7 @@ int selsa_cmd_bench(int argc, char **argv) {
         if (s != SELSA_OK) break;
     }
     int peak_ok = s == SELSA_OK && reset_peak_rss();
-    const double busy0 = machine_busy_s(), own0 = cpu_s(), wall0 = now_s();
+    const double busy0 = machine_busy_s(), own0 = cpu_s(), wall0 = selsa_monotonic_seconds();
     for (long i = 0; s == SELSA_OK && i < runs; i++) {
         if (progress) {
             fprintf(stderr, "\r\033[Krun %ld/%ld", i + 1, runs);
@@ -836,7 +831,7 @@ int selsa_cmd_bench(int argc, char **argv) {
         goto done;
     }
     {
-        const double busy1 = machine_busy_s(), own1 = cpu_s(), wall1 = now_s();
+        const double busy1 = machine_busy_s(), own1 = cpu_s(), wall1 = selsa_monotonic_seconds();
         r.other_cpu = busy0 >= 0 && busy1 >= 0 && wall1 > wall0 ? ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0) : -1;
         if (busy0 >= 0 && busy1 >= 0 && r.other_cpu < 0) r.other_cpu = 0; /* clock-tick rounding */
     }

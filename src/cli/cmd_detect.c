@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "selsa/context.h"
 #include "cli.h"
 #include "selsa/detections_json.h"
 #include "selsa/fileio.h"
@@ -66,12 +67,6 @@ static void usage(void) {
            "  -q, --quiet           no progress line and no summary\n\n"
            "exit codes: 0 ok, 2 usage, 3 input unreadable or output not writable, 4 model file\n"
            "unreadable or mismatched, 5 internal\n");
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------------ frame readers ---------- */
@@ -237,7 +232,7 @@ static selsa_status render(detect_state *d, int64_t index, const selsa_detection
 
 static void progress(detect_state *d, int final) {
     if (!d->progress) return;
-    double t = now_s();
+    double t = selsa_monotonic_seconds();
     if (!final && t - d->last_print < 0.25) return;
     d->last_print = t;
     double el = t - d->t0, fps = d->done / (el > 1e-9 ? el : 1e-9);
@@ -538,7 +533,7 @@ int selsa_cmd_detect(int argc, char **argv) {
     }
 
     d.progress = !quiet && isatty(fileno(stderr));
-    d.t0 = now_s();
+    d.t0 = selsa_monotonic_seconds();
     if (m.family == SELSA_FAMILY_OFFICIAL) {
         selsa_official_schedule_opts o = {.perm = NULL, .temporal_order = true, .seed = 0, .uncached = false};
         s = selsa_official_run_video(orun, n_frames, &o, read_seq, &rd, on_official, &d);
@@ -556,7 +551,7 @@ int selsa_cmd_detect(int argc, char **argv) {
         }
     }
     progress(&d, 1);
-    double secs = now_s() - d.t0;
+    double secs = selsa_monotonic_seconds() - d.t0;
     if (s != SELSA_OK) {
         rc = selsa_cli_fail(C, s, SELSA_EXIT_INPUT);
         goto done;

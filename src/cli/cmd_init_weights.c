@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "selsa/fileio.h"
 #include "selsa/config.h"
 #include "selsa/model_mmtrack.h"
 #include "selsa/model_official.h"
@@ -60,13 +61,6 @@ static int check_pretrained_format(const char *path, int mmtrack) {
     return SELSA_EXIT_OK;
 }
 
-static int file_exists(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    fclose(f);
-    return 1;
-}
-
 static int init_mmtrack(const char *preset, const char *out, uint64_t seed, const char *pretrained) {
     selsa_mmtrack_config mc;
     if (selsa_mmtrack_config_preset(&mc, preset + strlen("mmtrack-")) != SELSA_OK)
@@ -112,7 +106,7 @@ static int init_official(const char *preset, const char *out, uint64_t seed, con
     if (pretrained) {
         if (strlen(pretrained) >= SELSA_CONFIG_PATH_MAX)
             return selsa_cli_usage_error("init-weights", "--pretrained path too long");
-        if (file_exists(pretrained)) {
+        if (selsa_file_exists(pretrained)) {
             int rc = check_pretrained_format(pretrained, 0);
             if (rc != SELSA_EXIT_OK) return rc;
         }

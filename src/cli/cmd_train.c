@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "selsa/context.h"
 #include "cli.h"
 #include "selsa/train_run.h"
 
@@ -55,12 +56,6 @@ typedef struct bar {
     double last_print;
 } bar;
 
-static double mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void fmt_dur(char *b, size_t n, double s) {
     long t = (long)(s + 0.5);
     if (t >= 3600) snprintf(b, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
@@ -70,7 +65,7 @@ static void fmt_dur(char *b, size_t n, double s) {
 static int on_progress(void *user, const selsa_train_progress *p) {
     bar *b = user;
     if (b->quiet) return 0;
-    double now = mono();
+    double now = selsa_monotonic_seconds();
     bool epoch_end = p->position >= p->epoch_size;
     /* terminal: a progress bar redrawn at most 10 times a second; not a terminal: no bar, one
      * summary line per epoch (train_log.jsonl has every update) */

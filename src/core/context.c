@@ -1,3 +1,4 @@
+#include <time.h>
 #include "selsa/context.h"
 
 #include <cblas.h>
@@ -63,3 +64,9 @@ const char *selsa_ctx_backend_name(const selsa_ctx *ctx) {
 }
 
 const char *selsa_blas_config(void) { return openblas_get_config(); }
+
+double selsa_monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -123,3 +123,8 @@ selsa_status selsa_mkdirs(const char *path) {
         return selsa_error(SELSA_ERR_IO, "%s exists and is not a folder", path);
     return SELSA_OK;
 }
+
+int selsa_file_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}

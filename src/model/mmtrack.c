@@ -4,6 +4,7 @@
  * (shared_fcs + aggregator key/value projections), the key path (aggregation, classifier) and
  * the mmdet post-processing. The cached and the uncached (MMTracking's batched) head paths share
  * the same layer code. */
+#include "selsa/context.h"
 #include "model/mmtrack_internal.h"
 
 #include <math.h>
@@ -15,12 +16,6 @@
 #include "selsa/ops_attn.h"
 #include "selsa/ops_elem.h"
 #include "selsa/ops_roi.h"
-
-double selsa_mm_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ configuration ---------- */
 
@@ -442,7 +437,7 @@ static selsa_status feat_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
                                int H, int W, int64_t frame, mm_frame_out *fo, float *feats) {
     const selsa_mmtrack_model *m = r->m;
     const selsa_mmtrack_config *c = &m->cfg;
-    double t0 = selsa_mm_now(), t1;
+    double t0 = selsa_monotonic_seconds(), t1;
     if (!ex->dry) {
         double sx, sy;
         SELSA_TRY(selsa_image_resize_mmcv(img, &r->resized, c->scale_long, c->scale_short, &sx, &sy));
@@ -477,11 +472,11 @@ static selsa_status feat_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
     } while (0)
     CK(selsa_arena_tensor(ex->arena, &in, 1, 3, Hp, Wp));
     if (!ex->dry) CK(selsa_image_to_tensor(&r->resized, &nc, &in, 0));
-    t1 = selsa_mm_now();
+    t1 = selsa_monotonic_seconds();
     if (!ex->dry) r->stats.decode += t1 - t0;
     t0 = t1;
     CK(selsa_rt_forward(ex, &m->net, &in, &c5));
-    t1 = selsa_mm_now();
+    t1 = selsa_monotonic_seconds();
     if (!ex->dry) r->stats.backbone += t1 - t0;
     t0 = t1;
     CK(selsa_rt_conv_run(ex, &m->neck, &c5, &F, SELSA_ACT_RELU));
@@ -513,7 +508,7 @@ static selsa_status feat_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
     fo->P = P;
     fo->props.n = fo->rois.n = P;
     selsa_arena_rewind(ex->arena, mark2); /* the RPN temporaries; F stays */
-    t1 = selsa_mm_now();
+    t1 = selsa_monotonic_seconds();
     if (!ex->dry) r->stats.neck_rpn += t1 - t0;
     t0 = t1;
     /* §2.6 RoIAlign 7×7, sampling 2, aligned, on the (padded) neck output */
@@ -521,7 +516,7 @@ static selsa_status feat_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
     selsa_tensor ft = selsa_tensor_view(feats, P, F.c, c->roi_size, c->roi_size);
     selsa_rt_need(ex, selsa_roi_align_scratch_bytes(r->R));
     if (!ex->dry && P > 0) CK(selsa_roi_align_forward(ex->ctx, &ft, &F, &fo->rois, &rp));
-    if (!ex->dry) r->stats.head += selsa_mm_now() - t0;
+    if (!ex->dry) r->stats.head += selsa_monotonic_seconds() - t0;
 done:
 #undef CK
     selsa_arena_rewind(ex->arena, mark);
@@ -538,7 +533,7 @@ static selsa_status slot_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
     const selsa_mmtrack_model *m = r->m;
     const selsa_mmtrack_config *c = &m->cfg;
     int64_t D = r->D;
-    double t0 = selsa_mm_now();
+    double t0 = selsa_monotonic_seconds();
     selsa_tensor f = selsa_tensor_view((float *)feats, n, c->neck_channels, c->roi_size, c->roi_size);
     selsa_tensor x = selsa_tensor_view(x0, n, D, 1, 1), k, v, rr, r1;
     SELSA_TRY(selsa_rt_linear_into(ex, &m->fc0, &f, &x, SELSA_ACT_NONE));
@@ -562,7 +557,7 @@ static selsa_status slot_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
     s = selsa_rt_linear_into(ex, &m->ref_fc[1], &r1, &v, SELSA_ACT_NONE);
 done:
     selsa_arena_rewind(ex->arena, mark);
-    if (!ex->dry) r->stats.head += selsa_mm_now() - t0;
+    if (!ex->dry) r->stats.head += selsa_monotonic_seconds() - t0;
     return s;
 }
 
@@ -584,7 +579,7 @@ static selsa_status key_path(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const f
     const selsa_mmtrack_model *m = r->m;
     const selsa_mmtrack_config *c = &m->cfg;
     int64_t D = r->D, G = c->agg_heads;
-    double t0 = selsa_mm_now();
+    double t0 = selsa_monotonic_seconds();
     size_t mark = selsa_arena_mark(ex->arena);
     selsa_status s = SELSA_OK;
     float *q, *o, *agg, *xa, *x1, *prob;
@@ -640,7 +635,7 @@ static selsa_status key_path(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const f
 done:
 #undef CK
     selsa_arena_rewind(ex->arena, mark);
-    if (!ex->dry) r->stats.aggregation += selsa_mm_now() - t0;
+    if (!ex->dry) r->stats.aggregation += selsa_monotonic_seconds() - t0;
     return s;
 }
 
@@ -650,7 +645,7 @@ static selsa_status post_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
                                const float *cls, const float *reg, int64_t *n_dets) {
     const selsa_mmtrack_config *c = &r->m->cfg;
     int C = c->num_classes;
-    double t0 = selsa_mm_now();
+    double t0 = selsa_monotonic_seconds();
     int64_t P = ex->dry ? r->R : fo->P;
     *n_dets = 0;
     size_t mark = selsa_arena_mark(ex->arena);
@@ -678,7 +673,7 @@ static selsa_status post_stage(selsa_mmtrack_runner *r, selsa_rt_exec *ex, const
     }
 done:
     selsa_arena_rewind(ex->arena, mark);
-    if (!ex->dry) r->stats.post += selsa_mm_now() - t0;
+    if (!ex->dry) r->stats.post += selsa_monotonic_seconds() - t0;
     return s;
 }
 

@@ -64,6 +64,5 @@ struct selsa_mmtrack_runner {
     void *debug_user;
 };
 
-double selsa_mm_now(void);
 
 #endif

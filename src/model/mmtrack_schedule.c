@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "selsa/context.h"
 #include "model/mmtrack_internal.h"
 
 void selsa_mmtrack_adaptive_refs(int64_t L, int n, int64_t *refs) {
@@ -27,9 +28,9 @@ void selsa_mmtrack_adaptive_refs(int64_t L, int n, int64_t *refs) {
 
 static selsa_status read_frame(selsa_mmtrack_runner *r, selsa_mmtrack_read_fn read, void *user,
                                int64_t index, selsa_image *img) {
-    double t0 = selsa_mm_now();
+    double t0 = selsa_monotonic_seconds();
     selsa_status s = read(user, index, img);
-    r->stats.decode += selsa_mm_now() - t0;
+    r->stats.decode += selsa_monotonic_seconds() - t0;
     if (s != SELSA_OK) return selsa_error_context(s, "reading frame %lld", (long long)index);
     return SELSA_OK;
 }

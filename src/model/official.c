@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "selsa/context.h"
 #include "model/official_internal.h"
 #include "selsa/ops_attn.h"
 #include "selsa/ops_elem.h"
@@ -317,12 +318,6 @@ size_t selsa_official_model_param_bytes(const selsa_official_model *m) {
 
 /* ------------------------------------------------------------------ runner ----------------- */
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int n_anchors(const selsa_official_config *c) { return c->proposal.n_scales * c->proposal.n_ratios; }
 static int bbox_cols(const selsa_official_config *c) {
     return c->detect.class_agnostic ? 8 : 4 * c->num_classes;
@@ -440,7 +435,7 @@ static selsa_status frame_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
     const selsa_official_config *c = &m->cfg;
     const int R = r->R, D = r->D, A = n_anchors(c);
     selsa_arena_reset(ex->arena);
-    double t0 = now_s();
+    double t0 = selsa_monotonic_seconds();
     if (!ex->dry) {
         SELSA_TRY(selsa_image_resize_official(img, &r->resized, c->scale_short, c->scale_long, &scale));
         H = r->resized.h;
@@ -452,12 +447,12 @@ static selsa_status frame_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
         selsa_norm_cfg norm = selsa_norm_official(); /* §1: RGB, minus BGR means, no std */
         SELSA_TRY(selsa_image_to_tensor(&r->resized, &norm, &in, 0));
     }
-    double t1 = now_s();
+    double t1 = selsa_monotonic_seconds();
     /* backbone: conv1 .. res4 (conv4 feature = last res4 unit's relu) */
     SELSA_TRY(selsa_rv1_stem(ex, &m->net, &in, &p));
     SELSA_TRY(selsa_rv1_stages(ex, &m->net, 2, 4, &p, &conv4));
     if (!ex->dry) debug_t(r, "conv4", frame, &conv4);
-    double t2 = now_s();
+    double t2 = selsa_monotonic_seconds();
     /* RPN (§3.1) on conv4 */
     SELSA_TRY(selsa_rv1_conv_run(ex, &m->rpn_conv, &conv4, &rc, SELSA_ACT_RELU));
     SELSA_TRY(selsa_rv1_conv_run(ex, &m->rpn_cls, &rc, &cls, SELSA_ACT_NONE));
@@ -474,11 +469,11 @@ static selsa_status frame_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
     selsa_tensor rois = selsa_tensor_view(o ? o->rois : NULL, R, 5, 1, 1);
     need(ex, selsa_proposal_mxnet_scratch_bytes(A, conv4.h, conv4.w, &c->proposal));
     OP(selsa_proposal_mxnet(ex->ctx, &rois, NULL, &cls, &bb, im_info, &c->proposal));
-    double t3 = now_s();
+    double t3 = selsa_monotonic_seconds();
     /* res5 (dilated, stride 1) on conv4 */
     SELSA_TRY(selsa_rv1_stages(ex, &m->net, 5, 5, &conv4, &conv5));
     if (!ex->dry) debug_t(r, "conv5", frame, &conv5);
-    double t4 = now_s();
+    double t4 = selsa_monotonic_seconds();
     /* head (§4.1): conv_new_1 + ReLU, ROIPooling 7×7 @ 1/16, fc_new_1 (no ReLU) */
     SELSA_TRY(selsa_rv1_conv_run(ex, &m->conv_new_1, &conv5, &cn, SELSA_ACT_RELU));
     SELSA_TRY(selsa_arena_tensor(ex->arena, &pooled, R, cn.c, c->pooled_size, c->pooled_size));
@@ -494,7 +489,7 @@ static selsa_status frame_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
         SELSA_TRY(fc(ex, &m->query[0], &x1, &q1, SELSA_ACT_NONE));
         SELSA_TRY(fc(ex, &m->key[0], &x1, &k1, SELSA_ACT_NONE));
     }
-    double t5 = now_s();
+    double t5 = selsa_monotonic_seconds();
     if (!ex->dry) {
         o->frame = frame;
         o->valid = true;
@@ -547,7 +542,7 @@ static selsa_status window_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
     const int R = r->R, D = r->D, C = c->num_classes, B = bbox_cols(c);
     const int64_t M = (int64_t)R * T;
     const float scale = 1.0f / sqrtf((float)D); /* §4.2: S = Q·Kᵀ / sqrt(fc_dim) */
-    double t0 = now_s();
+    double t0 = selsa_monotonic_seconds();
     SELSA_TRY(alloc_mat(ex, &r->cls, R, C));
     SELSA_TRY(alloc_mat(ex, &r->bbox, R, B));
     int64_t rows = all_rows ? M : R;  /* rows that go through the classifier */
@@ -602,7 +597,7 @@ static selsa_status window_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
     selsa_tensor Fk = all_rows ? mat(F2.data ? F2.data + (int64_t)key * R * D : NULL, R, D) : F2;
     SELSA_TRY(fc(ex, &m->cls_score, &Fk, &r->cls, SELSA_ACT_NONE));
     SELSA_TRY(fc(ex, &m->bbox_pred, &Fk, &r->bbox, SELSA_ACT_NONE));
-    double t1 = now_s();
+    double t1 = selsa_monotonic_seconds();
     if (!ex->dry) r->stats.aggregation += t1 - t0;
     return SELSA_OK;
 }
@@ -614,7 +609,7 @@ static selsa_status post_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
     need(ex, selsa_detect_postprocess_official_scratch_bytes(r->R, c->num_classes,
                                                              c->detect.class_agnostic));
     if (ex->dry) return SELSA_OK;
-    double t0 = now_s();
+    double t0 = selsa_monotonic_seconds();
     SELSA_TRY(selsa_softmax_channel_forward(ex->ctx, &r->cls, &r->cls));
     r->rois = selsa_tensor_view(key->rois, r->R, 5, 1, 1);
     int64_t n = 0;
@@ -628,7 +623,7 @@ static selsa_status post_stage(selsa_official_runner *r, selsa_rv1_exec *ex,
     res->dets = r->dets;
     res->n_dets = n;
     memcpy(res->im_info, key->im_info, sizeof res->im_info);
-    r->stats.post += now_s() - t0;
+    r->stats.post += selsa_monotonic_seconds() - t0;
     r->stats.windows++;
     return SELSA_OK;
 }

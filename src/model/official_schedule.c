@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "selsa/context.h"
 #include "model/official_internal.h"
 #include "selsa/detections_json.h"
 #include "selsa/fileio.h"
@@ -25,12 +26,6 @@ void selsa_official_permutation(int64_t n, uint64_t seed, int64_t *perm) {
         perm[i] = perm[j];
         perm[j] = t;
     }
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 typedef struct sched {
@@ -92,9 +87,9 @@ static selsa_status visit(sched *s, int64_t f, selsa_official_read_fn read, void
         }
     if (slot < 0) return selsa_error(SELSA_ERR_INTERNAL, "official schedule: no free cache slot");
     selsa_image *img = s->o->uncached ? &s->imgs[slot] : &s->imgs[0];
-    double t0 = now_s();
+    double t0 = selsa_monotonic_seconds();
     selsa_status st = read(read_user, f, img);
-    r->stats.decode += now_s() - t0;
+    r->stats.decode += selsa_monotonic_seconds() - t0;
     if (st != SELSA_OK) return selsa_error_context(st, "reading frame %lld", (long long)f);
     if (!img->data || img->h <= 0 || img->w <= 0)
         return selsa_error(SELSA_ERR_FORMAT, "reading frame %lld: the reader returned an empty image",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "selsa/fileio.h"
 #include "selsa/train_data.h"
 
 void selsa_roidb_free(selsa_roidb *db)
@@ -21,12 +22,6 @@ void selsa_roidb_free(selsa_roidb *db)
 }
 
 int selsa_roidb_is_landscape(const selsa_roidb_entry *e) { return e->width >= e->height; }
-
-static int file_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
 
 /* Growable arrays for the build. */
 typedef struct {
@@ -138,7 +133,7 @@ selsa_status selsa_roidb_build(const char *root, const selsa_roidb_opts *opts, s
     build_buf B = {0};
     if (opts->use_det) {
         snprintf(path, sizeof path, "%s/ImageSets/DET_train_30classes.txt", root);
-        if (file_exists(path) || !opts->use_vid) {
+        if (selsa_file_exists(path) || !opts->use_vid) {
             st = selsa_imageset_read(path, SELSA_IMAGESET_DET_TRAIN, &out->det);
             if (st != SELSA_OK) goto fail;
         } else {

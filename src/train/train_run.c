@@ -99,11 +99,6 @@ static selsa_status weights_copy(selsa_weights *dst, const selsa_weights *src, b
     return SELSA_OK;
 }
 
-static bool file_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_official_config *mc,
                                          selsa_weights *out) {
     if (!cfg || !mc || !out) return selsa_error(SELSA_ERR_INVALID_ARG, "initial weights: NULL argument");
@@ -125,7 +120,7 @@ selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_of
     const char *pre = cfg->network.pretrained;
     if (!pre[0]) return SELSA_OK;
     char path[SELSA_CONFIG_PATH_MAX + 32];
-    if (file_exists(pre)) snprintf(path, sizeof path, "%s", pre);
+    if (selsa_file_exists(pre)) snprintf(path, sizeof path, "%s", pre);
     else snprintf(path, sizeof path, "%s-%04d.params", pre, cfg->network.pretrained_epoch);
     selsa_weights pw;
     selsa_weights_init(&pw);
@@ -356,12 +351,6 @@ static selsa_status path_in(const run *r, char *buf, size_t cap, const char *nam
     return fmt_path(buf, cap, "%s/%s", r->dir, name);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Write PREFIX-<tag>.params + .state (tag "0003" or "last"). */
 static selsa_status checkpoint(run *r, const char *tag, char *written, size_t wcap) {
     char name[SELSA_CONFIG_PATH_MAX], path[2 * SELSA_CONFIG_PATH_MAX];
@@ -403,7 +392,7 @@ static selsa_status find_resume(const run *r, selsa_train_state *best, char *sta
         if (e < 0) SELSA_TRY(fmt_path(name, sizeof name, "%s-last.state", r->prefix));
         else SELSA_TRY(fmt_path(name, sizeof name, "%s-%04d.state", r->prefix, e));
         SELSA_TRY(fmt_path(path, sizeof path, "%s/%s", r->dir, name));
-        if (!file_exists(path)) continue;
+        if (!selsa_file_exists(path)) continue;
         selsa_train_state st;
         SELSA_TRY(selsa_train_state_load(path, &st, NULL));
         if (!found || st.steps > best->steps) {
@@ -502,7 +491,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
     if (!o || !o->cfg || !res) return selsa_error(SELSA_ERR_INVALID_ARG, "train run: NULL argument");
     memset(res, 0, sizeof *res);
     res->resumed_from = -1;
-    double t0 = now_s();
+    double t0 = selsa_monotonic_seconds();
     run *r = calloc(1, sizeof *r);
     if (!r) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "train run");
     r->cfg = *o->cfg;
@@ -618,7 +607,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             }
             n_smooth++;
             history_add(r->hist, (double)r->st.steps / r->upe, acc);
-            double el = now_s() - t0;
+            double el = selsa_monotonic_seconds() - t0;
             int64_t skipped = selsa_train_loader_skipped(L) - skipped0;
             r->st.skipped += skipped;
             res->skipped += skipped;
@@ -665,7 +654,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             if (want_ck && r->st.position < esize) {
                 if (o->checkpoint_request) *o->checkpoint_request = 0;
                 double keep = r->st.elapsed_s;
-                r->st.elapsed_s += now_s() - t0;
+                r->st.elapsed_s += selsa_monotonic_seconds() - t0;
                 s = checkpoint(r, "last", res->last_checkpoint, sizeof res->last_checkpoint);
                 r->st.elapsed_s = keep;
             }
@@ -688,7 +677,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
         char tag[32];
         snprintf(tag, sizeof tag, "%04d", (int)(epoch + 1));
         double keep = r->st.elapsed_s;
-        r->st.elapsed_s += now_s() - t0;
+        r->st.elapsed_s += selsa_monotonic_seconds() - t0;
         s = checkpoint(r, tag, res->last_checkpoint, sizeof res->last_checkpoint);
         r->st.elapsed_s = keep;
         if (s != SELSA_OK) break;
@@ -705,7 +694,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
     }
     if (s == SELSA_OK && !stop) res->finished = true;
     res->steps = r->st.steps;
-    res->seconds = now_s() - t0;
+    res->seconds = selsa_monotonic_seconds() - t0;
     if (r->log && s == SELSA_OK) {
         fprintf(r->log, "{\"type\":\"%s\",\"step\":%" PRId64 ",\"images\":%" PRId64 ",\"skipped\":%" PRId64,
                 res->finished ? "finish" : "stop", r->st.steps, res->images, res->skipped);
