@@ -425,10 +425,9 @@ static selsa_status setup(run *r, const selsa_train_run_opts *o, const selsa_roi
     char spath[2 * SELSA_CONFIG_PATH_MAX + 32];
     bool resuming = false;
     if (o->resume || r->cfg.train.resume) {
-        selsa_status s = find_resume(r, &r->st, spath, sizeof spath);
-        if (s == SELSA_OK) resuming = true;
-        else if (!o->resume) return s; /* TRAIN.RESUME in the config: a checkpoint must exist */
-        else return s;
+        /* --resume or TRAIN.RESUME: a checkpoint must exist */
+        SELSA_TRY(find_resume(r, &r->st, spath, sizeof spath));
+        resuming = true;
         if (r->st.seed != r->cfg.seed)
             return selsa_error(SELSA_ERR_INVALID_ARG, "--resume: %s was written by a run with seed %" PRIu64
                                                       ", this configuration has seed %" PRIu64,
