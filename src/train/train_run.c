@@ -436,7 +436,7 @@ static selsa_status setup(run *r, const selsa_train_run_opts *o, const selsa_roi
         SELSA_TRY(fmt_path(ppath, sizeof ppath, "%s/%s", r->dir, r->st.params));
         selsa_weights ck;
         selsa_weights_init(&ck);
-        s = selsa_weights_load(ppath, &ck);
+        selsa_status s = selsa_weights_load(ppath, &ck);
         if (s == SELSA_OK) s = weights_copy(&r->base, &ck, true);
         selsa_weights_free(&ck);
         if (s != SELSA_OK) return selsa_error_context(s, "--resume: checkpoint weights");
