@@ -82,6 +82,9 @@ typedef struct selsa_config_network {
     double attention_qk_identity;  /* network.attention_qk_identity: 0 = the spec's N(0, 0.01)
                                       init of query/key; s > 0: both start as s·I (training from
                                       scratch: attention starts as feature similarity) */
+    double attention_out_identity; /* network.attention_out_identity: 0 = the spec's N(0, 0.01)
+                                      init of linear_out; s > 0: s·I (the aggregated features
+                                      reach the classifier from the first update) */
     char pretrained[SELSA_CONFIG_PATH_MAX]; /* network.pretrained: ImageNet init prefix/file */
     int pretrained_epoch;          /* network.pretrained_epoch */
     double pixel_means[3];         /* network.PIXEL_MEANS, BGR */

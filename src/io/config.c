@@ -138,6 +138,8 @@ static const key_def keys[] = {
     E_INT("network.fc_dim", network.fc_dim, H, EX, "fc_new_1/2 and attention width"),
     E_DBL("network.attention_qk_identity", network.attention_qk_identity, H, EX,
           "training from scratch: initialise the SELSA query/key projections as s*I (0: N(0, 0.01) as the spec)"),
+    E_DBL("network.attention_out_identity", network.attention_out_identity, H, EX,
+          "training: initialise the SELSA output projections (linear_out) as s*I (0: N(0, 0.01) as the spec)"),
     E_INT("network.attention_heads", network.attention_heads, C, EX,
           "SELSA attention groups (official 1, mmtrack 16); must divide fc_dim"),
     E_STR("network.pretrained", network.pretrained, H, OF,
@@ -1084,6 +1086,8 @@ selsa_status selsa_config_validate(const selsa_config *c) {
     REQ(n->fc_dim >= 1, "network.fc_dim = %d must be >= 1", n->fc_dim);
     REQ(n->attention_qk_identity >= 0 && n->attention_qk_identity <= 100,
         "network.attention_qk_identity = %g must be in [0, 100]", n->attention_qk_identity);
+    REQ(n->attention_out_identity >= 0 && n->attention_out_identity <= 100,
+        "network.attention_out_identity = %g must be in [0, 100]", n->attention_out_identity);
     REQ(n->attention_heads >= 1 && n->fc_dim % n->attention_heads == 0,
         "network.attention_heads = %d must be >= 1 and divide network.fc_dim = %d",
         n->attention_heads, n->fc_dim);

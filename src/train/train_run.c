@@ -99,23 +99,33 @@ static selsa_status weights_copy(selsa_weights *dst, const selsa_weights *src, b
     return SELSA_OK;
 }
 
+/* Every listed [D, D] (or [D, D, 1, 1]) weight := s·I; s = 0 leaves them as initialised. */
+static selsa_status set_scaled_identity(selsa_weights *w, const char *const *names, int n, double s) {
+    if (s <= 0) return SELSA_OK;
+    for (int k = 0; k < n; k++) {
+        const selsa_weight *e = selsa_weights_find(w, names[k]);
+        if (!e || e->ndim < 2 || e->dims[0] != e->dims[1] || e->numel != e->dims[0] * e->dims[1])
+            return selsa_error(SELSA_ERR_INTERNAL, "scaled identity init: %s missing or not square", names[k]);
+        int64_t d = e->dims[0];
+        for (int64_t i = 0; i < d * d; i++) e->data[i] = (i % (d + 1) == 0) ? (float)s : 0.0f;
+    }
+    return SELSA_OK;
+}
+
 selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_official_config *mc,
                                          selsa_weights *out) {
     if (!cfg || !mc || !out) return selsa_error(SELSA_ERR_INVALID_ARG, "initial weights: NULL argument");
     SELSA_TRY(selsa_official_init_weights(mc, cfg->seed, out));
-    double qk = cfg->network.attention_qk_identity;
-    if (qk > 0 && mc->selsa) {
+    if (mc->selsa) {
         /* query_k / key_k = s·I, zero bias: the attention logits start as s²·<x_a, x_b>/sqrt(D),
          * i.e. RoIs attend to RoIs with similar features from the first update (from scratch
          * the spec's N(0, 0.01) projections give near-uniform attention for a long time) */
-        static const char *const names[] = {"query_1_weight", "key_1_weight", "query_2_weight", "key_2_weight"};
-        for (int k = 0; k < 4; k++) {
-            const selsa_weight *e = selsa_weights_find(out, names[k]);
-            if (!e || e->ndim != 2 || e->dims[0] != e->dims[1])
-                return selsa_error(SELSA_ERR_INTERNAL, "attention_qk_identity: %s missing or not square", names[k]);
-            int64_t d = e->dims[0];
-            for (int64_t i = 0; i < d * d; i++) e->data[i] = (i % (d + 1) == 0) ? (float)qk : 0.0f;
-        }
+        static const char *const qk[] = {"query_1_weight", "key_1_weight", "query_2_weight", "key_2_weight"};
+        /* linear_out_k = s·I: fc_all_k = fc_new_k + s·(attention average) from the start instead
+         * of a branch that the N(0, 0.01) init keeps at ~1 % of the features */
+        static const char *const lo[] = {"linear_out_1_weight", "linear_out_2_weight"};
+        SELSA_TRY(set_scaled_identity(out, qk, 4, cfg->network.attention_qk_identity));
+        SELSA_TRY(set_scaled_identity(out, lo, 2, cfg->network.attention_out_identity));
     }
     const char *pre = cfg->network.pretrained;
     if (!pre[0]) return SELSA_OK;
