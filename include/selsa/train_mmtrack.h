@@ -180,6 +180,11 @@ selsa_status selsa_mmtrack_trainer_forward_backward(selsa_mmtrack_trainer *t,
  * count + 1. A non-finite gradient: SELSA_ERR_NUMERIC naming the tensor, nothing updated. */
 selsa_status selsa_mmtrack_trainer_sgd_step(selsa_mmtrack_trainer *t, double *norm_out);
 int64_t selsa_mmtrack_trainer_steps(const selsa_mmtrack_trainer *t);
+/* Resume support: set the update count (the lr schedule position) and reseed the RPN/RCNN
+ * samplers' generator (the run driver reseeds per sample from (seed, epoch, position) so a
+ * resumed run draws exactly what an uninterrupted one does). */
+void selsa_mmtrack_trainer_set_steps(selsa_mmtrack_trainer *t, int64_t steps);
+void selsa_mmtrack_trainer_seed_sampler(selsa_mmtrack_trainer *t, uint64_t seed, uint64_t stream);
 
 /* Decisions of the last forward (valid until the next one): RPN labels (A·h·w), sampled RoIs
  * (n, 5) and their labels (n). */

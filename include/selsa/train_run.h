@@ -1,14 +1,22 @@
-/* selsa — a whole training run of the official-family detector (official-selsa.md §8; the
- * seed's train_end2end.py): configuration -> roidb -> background loader -> training steps ->
- * checkpoints, a JSON Lines log and a loss-curve plot. `selsa train` is a thin CLI over this.
+/* selsa — a whole training run (`selsa train`; official-selsa.md §8 / the seed's
+ * train_end2end.py for the official family, mmtracking-selsa.md §1.3–§1.5 / mmtrack's
+ * tools/train.py for the MMTracking family): configuration -> roidb -> background loader ->
+ * training steps -> checkpoints, a JSON Lines log and a loss-curve plot. `selsa train` is a thin
+ * CLI over this. network.family picks the family; everything but the weights, the trainer and
+ * the checkpoint format is shared (src/train/train_run.c; the families in train_run_official.c
+ * and train_run_mmtrack.c behind src/train/train_run_internal.h).
  *
  * Files written under out_dir (all checkpoint writes are atomic: temp file, fsync, rename):
- *   PREFIX-EEEE.params   official MXNet layout (arg:/aux:), after epoch EEEE (1-based, as
- *                        MXNet's do_checkpoint), with bbox_pred_weight_test / bbox_pred_bias_test
- *                        (de-normalised by TRAIN.BBOX_STDS / BBOX_MEANS) next to the raw
- *                        normalised bbox_pred_* — loadable by `selsa test` as is;
+ *   PREFIX-EEEE.params   official family: MXNet layout (arg:/aux:), after epoch EEEE (1-based,
+ *                        as MXNet's do_checkpoint), with bbox_pred_weight_test /
+ *                        bbox_pred_bias_test (de-normalised by TRAIN.BBOX_STDS / BBOX_MEANS)
+ *                        next to the raw normalised bbox_pred_* — loadable by `selsa test` as is;
+ *   PREFIX-EEEE.pth      MMTracking family: a PyTorch zip .pth, {"meta": {"CLASSES": (30
+ *                        names)}, "state_dict": every tensor under its exact MMTracking key}
+ *                        (mmcv's checkpoint shape without the optimizer) — loadable by
+ *                        `selsa test` / `selsa detect` and by mmtracking;
  *   PREFIX-EEEE.state    training state (momenta, counters; format below);
- *   PREFIX-last.params / PREFIX-last.state   mid-epoch checkpoints (checkpoint_every, or on
+ *   PREFIX-last.params|pth / PREFIX-last.state   mid-epoch checkpoints (checkpoint_every, or on
  *                        request), overwritten atomically;
  *   train_log.jsonl      one JSON record per update ({"type":"step",...}) plus run/epoch/
  *                        checkpoint events; a resumed run first drops the records after its
@@ -16,16 +24,24 @@
  *   loss.png             loss curves (rewritten at the end of every epoch);
  *   config.yaml          the effective configuration.
  *
- * Determinism and resume. The loader delivers the sample at (epoch, position) as a pure function
- * of (seed, epoch, position) (train_data.h), and the anchor sampler is reseeded per sample from
- * the same triple, so the only state carried between updates is the weights, the momenta and
- * the counters. A run resumed from a checkpoint therefore performs exactly the updates an
- * uninterrupted run performs (bit-identical with the same thread count).
+ * Updates. One update = num_devices × TRAIN.BATCH_IMAGES key images. Official family: their
+ * gradients are SUMMED (MXNet kvstore, rescale_grad 1), MXNet SGD, constant warm-up.
+ * MMTracking family: AVERAGED (DDP over 8 GPUs × 1 image), gradient-norm clip
+ * (TRAIN.clip_gradient), PyTorch SGD, mmcv linear warm-up; TRAIN.lr_step epochs become update
+ * counts epoch × ceil(positions per epoch / batch) (mmcv by-epoch steps).
  *
- * State file ("SLTS", little-endian): "SLTS" u32 version(1) u32 json_len, JSON text
- * {"epoch","position","steps","images","skipped","seed","params","elapsed_s"}, u32 n_tensors,
- * per tensor u16 name_len, name, u64 numel, float32[numel] (the momentum of the trainable tensor
- * of that name), then u32 CRC-32 (zlib) of every preceding byte.
+ * Determinism and resume. The loader delivers the sample at (epoch, position) as a pure function
+ * of (seed, epoch, position) (train_data.h), and the trainer's target samplers are reseeded per
+ * sample from the same triple, so the only state carried between updates is the weights, the
+ * momenta and the counters. A run resumed from a checkpoint therefore performs exactly the
+ * updates an uninterrupted run performs (bit-identical with the same thread count).
+ *
+ * State file ("SLTS", little-endian, shared by both families): "SLTS" u32 version(1) u32
+ * json_len, JSON text {"epoch","position","steps","images","skipped","seed","params",
+ * "elapsed_s"}, u32 n_tensors, per tensor u16 name_len, name, u64 numel, float32[numel] (the
+ * momentum buffer of the trainable tensor of that name: MXNet momentum for the official family,
+ * the PyTorch SGD momentum_buffer for the MMTracking family), then u32 CRC-32 (zlib) of every
+ * preceding byte.
  *
  * Memory: the trainer's arenas are sized once (measuring pass at the largest sample size seen);
  * the loss history is kept at a bounded resolution (at most SELSA_TRAIN_HISTORY points, merging
@@ -39,6 +55,7 @@
 
 #include "selsa/config.h"
 #include "selsa/status.h"
+#include "selsa/train_mmtrack.h"
 #include "selsa/train_official.h"
 
 #ifdef __cplusplus
@@ -57,9 +74,14 @@ typedef struct selsa_train_progress {
     int64_t step;           /* updates done since the start of training (resume included) */
     int64_t total_steps;    /* updates of the whole run (to end_epoch) */
     double lr;              /* learning rate of the update just done */
-    selsa_official_losses last;   /* losses of the last key image */
-    double smooth[5];       /* moving averages (SELSA_TRAIN_SMOOTH updates): rpn_cls, rpn_bbox,
-                               rcnn_cls, rcnn_bbox, total */
+    selsa_official_losses last;   /* losses of the last key image (MMTracking family: cls /
+                                     bbox in rcnn_cls / rcnn_bbox, positive RoIs in n_fg_rois);
+                                     last_losses has the same five values */
+    double last_losses[5];  /* losses of the last key image, in loss_names order */
+    const char *const *loss_names; /* [5] official: rpn_cls, rpn_bbox, rcnn_cls, rcnn_bbox,
+                                      total; MMTracking: rpn_cls, rpn_bbox, cls, bbox, total */
+    double smooth[5];       /* moving averages (SELSA_TRAIN_SMOOTH updates) of the mean loss
+                               per update, in loss_names order */
     double images_per_s;    /* key images per second since this process started training */
     double elapsed_s;       /* seconds since this process started training */
     double eta_s;           /* estimated seconds to end_epoch */
@@ -70,7 +92,7 @@ typedef struct selsa_train_progress {
 typedef int (*selsa_train_progress_fn)(void *user, const selsa_train_progress *p);
 
 typedef struct selsa_train_run_opts {
-    const selsa_config *cfg;  /* the run (official family); copied */
+    const selsa_config *cfg;  /* the run (network.family official or mmtrack); copied */
     const char *out_dir;      /* checkpoints, log, plot; NULL: cfg->output_path */
     bool resume;              /* continue from the newest checkpoint in out_dir (TRAIN.RESUME) */
     int64_t checkpoint_every; /* also write PREFIX-last every N updates (0: epoch ends only) */
@@ -94,7 +116,7 @@ typedef struct selsa_train_run_result {
     int64_t resumed_from;     /* update count of the checkpoint resumed from (-1: fresh start) */
     bool finished;            /* reached TRAIN.end_epoch */
     double seconds;           /* wall time of this call */
-    char last_checkpoint[SELSA_CONFIG_PATH_MAX]; /* newest .params written ("" if none) */
+    char last_checkpoint[SELSA_CONFIG_PATH_MAX]; /* newest .params/.pth written ("" if none) */
 } selsa_train_run_result;
 
 selsa_status selsa_train_run(const selsa_train_run_opts *opts, selsa_train_run_result *result);
@@ -125,8 +147,25 @@ selsa_status selsa_train_checkpoint_weights(selsa_official_trainer *t, const sel
                                             const double bbox_means[4], const double bbox_stds[4],
                                             selsa_weights *out);
 
-/* State file I/O (format above). Momenta are matched to the trainer's tensors by name; a
- * missing, extra or mis-sized tensor is SELSA_ERR_FORMAT naming it. */
+/* The MMTracking trainer configuration and the model configuration used for training
+ * (selsa_config_to_mmtrack: TEST.RPN_* for the reference frames' proposals):
+ *   RPN assigner/sampler   TRAIN.RPN_POSITIVE_OVERLAP / RPN_NEGATIVE_OVERLAP, RPN_BATCH_SIZE,
+ *                          RPN_FG_FRACTION; key-frame proposals TRAIN.RPN_POST_NMS_TOP_N (600),
+ *                          the rest of the training proposal cfg must equal TEST.RPN_* (mmdet
+ *                          uses nms_pre 6000, NMS 0.7, min size 0 for both);
+ *   RCNN assigner/sampler  TRAIN.FG_THRESH (pos) / BG_THRESH_HI (neg), BATCH_ROIS, FG_FRACTION,
+ *                          append_gt (add_gt_as_proposals);
+ *   optimiser              TRAIN.lr, momentum, wd, clip_gradient, lr_factor; lr_steps =
+ *                          lr_step[i] · updates_per_epoch; warm-up (TRAIN.warmup,
+ *                          warmup_method linear) warmup_step updates from ratio warmup_lr / lr.
+ * SELSA_ERR_UNSUPPORTED for settings this pipeline does not have (OHEM, SSD augmentation,
+ * TRAIN.FLIP false, class-agnostic regression, constant warm-up, frozen stages other than
+ * backbone.conv1/bn1/layer1, training-proposal NMS settings other than TEST.RPN_*). */
+selsa_status selsa_train_mmtrack_configs(const selsa_config *cfg, int64_t updates_per_epoch,
+                                         selsa_mmtrack_config *model_cfg,
+                                         selsa_mmtrack_train_config *train_cfg);
+
+/* State file I/O (format above). */
 typedef struct selsa_train_state {
     int64_t epoch;       /* epoch to continue (0-based) */
     int64_t position;    /* first position of that epoch still to run */
@@ -135,9 +174,27 @@ typedef struct selsa_train_state {
     int64_t skipped;     /* corrupt samples skipped */
     uint64_t seed;       /* cfg seed of the run (a resume with another seed is refused) */
     double elapsed_s;    /* training seconds so far */
-    char params[SELSA_CONFIG_PATH_MAX]; /* the .params file written with this state (basename) */
+    char params[SELSA_CONFIG_PATH_MAX]; /* the weights file written with this state (basename) */
 } selsa_train_state;
 
+/* One optimiser buffer stored in the state file: the momentum of the trainable tensor `name`. */
+typedef struct selsa_train_state_tensor {
+    const char *name;    /* trainable tensor name (at most 255 bytes) */
+    float *data;         /* [numel] the buffer (written from / read into) */
+    int64_t numel;
+} selsa_train_state_tensor;
+
+/* Write st and the n buffers (in list order). */
+selsa_status selsa_train_state_write(const char *path, const selsa_train_state *st,
+                                     const selsa_train_state_tensor *tensors, int n);
+/* Read st; with tensors (n entries) also the buffers, matched by name: a missing, extra,
+ * repeated or mis-sized tensor is SELSA_ERR_FORMAT naming it, as are a bad checksum, a
+ * truncated file and trailing bytes; on any error every listed buffer is zeroed (never
+ * half-loaded). tensors NULL: the header only. */
+selsa_status selsa_train_state_read(const char *path, selsa_train_state *st,
+                                    const selsa_train_state_tensor *tensors, int n);
+
+/* The same for the official trainer's momenta (its trainable tensors in trainer order). */
 selsa_status selsa_train_state_save(const char *path, const selsa_train_state *st,
                                     selsa_official_trainer *t);
 /* t may be NULL (reads the header only). */

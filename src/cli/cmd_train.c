@@ -1,6 +1,7 @@
-/* selsa train: the official end-to-end training (train_end2end.py) from a YAML configuration,
- * with a progress bar, checkpoints every epoch, --resume, and signals: SIGUSR1 writes a
- * checkpoint at the next update, SIGINT/SIGTERM write one and stop (a second one kills). */
+/* selsa train: a whole training run from a YAML configuration — the official end-to-end
+ * training (train_end2end.py) or the MMTracking recipe (network.family mmtrack) — with a
+ * progress bar, checkpoints every epoch, --resume, and signals: SIGUSR1 writes a checkpoint at
+ * the next update, SIGINT/SIGTERM write one and stop (a second one kills). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,27 +16,35 @@
 
 static void usage(void) {
     printf("usage: selsa train --cfg FILE.yaml [options]\n\n"
-           "The official SELSA end-to-end training (official-selsa.md §8): DET+VID roidb with flips,\n"
-           "aspect grouping, SSD augmentation (TRAIN.data_aug), two reference frames per key image,\n"
-           "anchor/proposal targets, OHEM, MXNet SGD with the LR steps of TRAIN.lr_step.\n"
-           "Writes into output_path (or --out): PREFIX-EEEE.params after every epoch (official layout,\n"
-           "with the *_test bbox keys, loadable by `selsa test`), PREFIX-EEEE.state (momenta and\n"
-           "counters for --resume), train_log.jsonl (one JSON record per update), loss.png (loss\n"
-           "curves, redrawn every epoch) and config.yaml (the effective configuration).\n\n"
+           "network.family official: the official SELSA end-to-end training (official-selsa.md §8):\n"
+           "DET+VID roidb with flips, aspect grouping, SSD augmentation (TRAIN.data_aug), two reference\n"
+           "frames per key image, anchor/proposal targets, OHEM, MXNet SGD (gradients of the key images\n"
+           "of an update summed) with the LR steps of TRAIN.lr_step.\n"
+           "network.family mmtrack: the MMTracking recipe (mmtracking-selsa.md §1.3-§1.5): mmcv resize,\n"
+           "random flip, bilateral references within +-MAX_OFFSET, MaxIoU assigners / random samplers,\n"
+           "PyTorch SGD with gradients AVERAGED over the key images of an update (DDP), grad-norm clip\n"
+           "TRAIN.clip_gradient, linear warm-up, lr_step epochs converted to updates.\n"
+           "Writes into output_path (or --out): PREFIX-EEEE.params (official layout with the *_test bbox\n"
+           "keys) or PREFIX-EEEE.pth (MMTracking state dict) after every epoch, loadable by `selsa test`;\n"
+           "PREFIX-EEEE.state (momenta and counters for --resume), train_log.jsonl (one JSON record per\n"
+           "update), loss.png (loss curves, redrawn every epoch) and config.yaml (the effective\n"
+           "configuration).\n\n"
            "options:\n"
            "  --cfg FILE.yaml         configuration (official yaml or a preset in configs/)\n"
            "  --set KEY=VALUE         override a configuration key (repeatable), e.g. TRAIN.end_epoch=2\n"
            "  --root DIR              dataset root (overrides dataset.dataset_path)\n"
            "  --out DIR               output folder (overrides output_path)\n"
-           "  --pretrained P          ImageNet model prefix or file (overrides network.pretrained)\n"
+           "  --pretrained P          ImageNet model prefix or file (overrides network.pretrained;\n"
+           "                          mmtrack: a torchvision ResNet/ResNeXt .pth)\n"
            "  --resume                continue from the newest checkpoint in the output folder\n"
-           "  --checkpoint-every N    also write PREFIX-last.params/.state every N updates\n"
+           "  --checkpoint-every N    also write PREFIX-last.params|pth/.state every N updates\n"
            "  --max-steps N           stop (with a checkpoint) after N updates in total\n"
            "  --threads N             compute threads (default: config `threads`, else all cores)\n"
            "  --workers N             data-loading threads (default 2; 0 = load in the main thread)\n"
            "  -q, --quiet             no progress bar, no per-epoch lines, no informational messages\n\n"
            "signals: SIGUSR1 = checkpoint now (PREFIX-last); SIGINT/SIGTERM = checkpoint and stop.\n"
-           "exit codes: 0 ok (finished or stopped by request), 2 usage/configuration, 3 dataset\n"
+           "exit codes: 0 ok (finished or stopped by request), 2 usage/configuration (including\n"
+           "settings the family's trainer does not implement), 3 dataset\n"
            "unreadable, 4 weights (pretrained/checkpoint) unreadable or mismatched, 5 internal\n"
            "(including a NaN/Inf loss, which names the tensor)\n");
 }
@@ -153,11 +162,13 @@ int selsa_cmd_train(int argc, char **argv) {
     s = selsa_train_run(&o, &r);
     if (b.tty && !quiet) fprintf(stderr, "\r\033[K");
     if (s != SELSA_OK) {
-        /* dataset problems are input errors; weights (pretrained, checkpoint) are model errors */
+        /* weights (pretrained, checkpoint) are model errors; settings the trainer does not
+         * implement are configuration errors; dataset problems are input errors */
         const char *msg = selsa_last_error();
         int io = strstr(msg, ".params") || strstr(msg, ".pth") || strstr(msg, ".state") || strstr(msg, "pretrained")
                      ? SELSA_EXIT_MODEL
-                     : SELSA_EXIT_INPUT;
+                 : s == SELSA_ERR_UNSUPPORTED ? SELSA_EXIT_USAGE
+                                              : SELSA_EXIT_INPUT;
         return selsa_cli_fail("train", s, io);
     }
     struct rusage ru;

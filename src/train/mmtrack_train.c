@@ -298,6 +298,10 @@ const selsa_mmtrack_model *selsa_mmtrack_trainer_model(const selsa_mmtrack_train
 size_t selsa_mmtrack_trainer_act_bytes(const selsa_mmtrack_trainer *t) { return t ? t->act.capacity : 0; }
 size_t selsa_mmtrack_trainer_act_peak(const selsa_mmtrack_trainer *t) { return t ? t->act.peak : 0; }
 int64_t selsa_mmtrack_trainer_steps(const selsa_mmtrack_trainer *t) { return t ? t->step : 0; }
+void selsa_mmtrack_trainer_set_steps(selsa_mmtrack_trainer *t, int64_t steps) { t->step = steps; }
+void selsa_mmtrack_trainer_seed_sampler(selsa_mmtrack_trainer *t, uint64_t seed, uint64_t stream) {
+    selsa_rng_seed(&t->rng, seed, stream);
+}
 
 void selsa_mmtrack_trainer_zero_grad(selsa_mmtrack_trainer *t) {
     for (int i = 0; i < t->n_params; i++)

@@ -1,6 +1,9 @@
-/* selsa — a whole official-family training run (include/selsa/train_run.h): configuration,
- * initial weights (ImageNet overlay), resume, the update loop over the background loader,
- * checkpoints (.params with *_test keys + training state), the JSON Lines log, the loss plot. */
+/* selsa — the training-run driver shared by both model families (include/selsa/train_run.h):
+ * run folder and prefix, roidb, background loader, the epoch/position loop with gradient
+ * accumulation over the key images of an update, progress and stop/checkpoint requests,
+ * checkpoints (family weights file + training state) and resume, the JSON Lines log, the loss
+ * history and plot. What differs between the families (configuration mapping, initial weights,
+ * trainer, weights format) sits behind selsa_train_family (train_run_internal.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -13,12 +16,13 @@
 #include "selsa/context.h"
 #include "selsa/fileio.h"
 #include "selsa/json.h"
-#include "selsa/model_official.h"
 #include "selsa/plot.h"
 #include "selsa/train_data.h"
 #include "selsa/train_run.h"
+#include "train/train_run_internal.h"
 
 #include <stdarg.h>
+
 
 /* snprintf into a path buffer; a path that does not fit is an error, never a silent cut. */
 static selsa_status fmt_path(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -31,180 +35,6 @@ static selsa_status fmt_path(char *buf, size_t cap, const char *fmt, ...) {
     return SELSA_OK;
 }
 
-/* ------------------------------------------------------------------ configuration ---------- */
-
-selsa_status selsa_train_official_configs(const selsa_config *cfg, int64_t roidb_size,
-                                          selsa_official_config *mc, selsa_official_train_config *tc) {
-    if (!cfg || !mc || !tc) return selsa_error(SELSA_ERR_INVALID_ARG, "train configs: NULL argument");
-    if (cfg->network.family != SELSA_FAMILY_OFFICIAL)
-        return selsa_error(SELSA_ERR_UNSUPPORTED,
-                           "network.family: `selsa train` trains the official family; MMTracking-family "
-                           "training steps exist in the library (train_mmtrack.h) but have no run driver yet");
-    const selsa_config_train *T = &cfg->train;
-    if (!T->enable_ohem)
-        return selsa_error(SELSA_ERR_UNSUPPORTED, "TRAIN.ENABLE_OHEM: only OHEM training (true) is implemented");
-    if (!T->end2end) return selsa_error(SELSA_ERR_UNSUPPORTED, "TRAIN.END2END: must be true");
-    SELSA_TRY(selsa_config_to_official(cfg, mc));
-    mc->proposal.pre_nms_top_n = T->rpn_pre_nms_top_n;
-    mc->proposal.post_nms_top_n = T->rpn_post_nms_top_n;
-    mc->proposal.nms_thresh = (float)T->rpn_nms_thresh;
-    mc->proposal.min_size = (float)T->rpn_min_size;
-    selsa_official_train_config_default(tc);
-    tc->rpn_batch = T->rpn_batch_size;
-    tc->rpn_fg_fraction = (float)T->rpn_fg_fraction;
-    tc->rpn_pos_iou = (float)T->rpn_positive_overlap;
-    tc->rpn_neg_iou = (float)T->rpn_negative_overlap;
-    tc->fg_iou = (float)T->fg_thresh;
-    tc->ohem_rois = T->batch_rois_ohem;
-    tc->lr = (float)T->lr;
-    tc->momentum = (float)T->momentum;
-    tc->wd = (float)T->wd;
-    tc->lr_factor = (float)T->lr_factor;
-    tc->seed = cfg->seed;
-    int batch = cfg->num_devices * T->batch_images;
-    if (batch < 1) return selsa_error(SELSA_ERR_INVALID_ARG, "TRAIN.BATCH_IMAGES x devices must be >= 1");
-    if (T->n_lr_step > SELSA_OFFICIAL_MAX_LR_STEPS)
-        return selsa_error(SELSA_ERR_INVALID_ARG, "TRAIN.lr_step: at most %d steps", SELSA_OFFICIAL_MAX_LR_STEPS);
-    tc->n_lr_steps = 0;
-    for (int i = 0; i < T->n_lr_step; i++) /* official lr_iters: int(epoch * len(roidb) / batch) */
-        tc->lr_steps[tc->n_lr_steps++] = (int64_t)(T->lr_step[i] * (double)roidb_size / batch);
-    if (T->warmup && T->warmup_step > 0) {
-        tc->warmup_steps = T->warmup_step;
-        tc->warmup_ratio = T->lr > 0 ? (float)(T->warmup_lr / T->lr) : 1.0f;
-        tc->warmup_constant = T->warmup_method == SELSA_WARMUP_CONSTANT;
-    }
-    return SELSA_OK;
-}
-
-/* ------------------------------------------------------------------ weights ---------------- */
-
-static bool is_test_key(const char *name) {
-    size_t n = strlen(name);
-    return n > 5 && strcmp(name + n - 5, "_test") == 0;
-}
-
-static const char *kind_prefix(selsa_weight_kind k) {
-    return k == SELSA_WEIGHT_ARG ? "arg:" : k == SELSA_WEIGHT_AUX ? "aux:" : "";
-}
-
-/* dst (empty) = src without the *_test entries (skip_test) or all of it. */
-static selsa_status weights_copy(selsa_weights *dst, const selsa_weights *src, bool skip_test) {
-    char name[512];
-    for (int64_t i = 0; i < src->count; i++) {
-        const selsa_weight *e = &src->items[i];
-        if (skip_test && is_test_key(e->name)) continue;
-        snprintf(name, sizeof name, "%s%s", kind_prefix(e->kind), e->name);
-        SELSA_TRY(selsa_weights_add(dst, name, e->ndim, e->dims, e->data, e->src_dtype));
-    }
-    return SELSA_OK;
-}
-
-/* Every listed [D, D] (or [D, D, 1, 1]) weight := s·I; s = 0 leaves them as initialised. */
-static selsa_status set_scaled_identity(selsa_weights *w, const char *const *names, int n, double s) {
-    if (s <= 0) return SELSA_OK;
-    for (int k = 0; k < n; k++) {
-        const selsa_weight *e = selsa_weights_find(w, names[k]);
-        if (!e || e->ndim < 2 || e->dims[0] != e->dims[1] || e->numel != e->dims[0] * e->dims[1])
-            return selsa_error(SELSA_ERR_INTERNAL, "scaled identity init: %s missing or not square", names[k]);
-        int64_t d = e->dims[0];
-        for (int64_t i = 0; i < d * d; i++) e->data[i] = (i % (d + 1) == 0) ? (float)s : 0.0f;
-    }
-    return SELSA_OK;
-}
-
-selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_official_config *mc,
-                                         selsa_weights *out) {
-    if (!cfg || !mc || !out) return selsa_error(SELSA_ERR_INVALID_ARG, "initial weights: NULL argument");
-    SELSA_TRY(selsa_official_init_weights(mc, cfg->seed, out));
-    if (mc->selsa) {
-        /* query_k / key_k = s·I, zero bias: the attention logits start as s²·<x_a, x_b>/sqrt(D),
-         * i.e. RoIs attend to RoIs with similar features from the first update (from scratch
-         * the spec's N(0, 0.01) projections give near-uniform attention for a long time) */
-        static const char *const qk[] = {"query_1_weight", "key_1_weight", "query_2_weight", "key_2_weight"};
-        /* linear_out_k = s·I: fc_all_k = fc_new_k + s·(attention average) from the start instead
-         * of a branch that the N(0, 0.01) init keeps at ~1 % of the features */
-        static const char *const lo[] = {"linear_out_1_weight", "linear_out_2_weight"};
-        SELSA_TRY(set_scaled_identity(out, qk, 4, cfg->network.attention_qk_identity));
-        SELSA_TRY(set_scaled_identity(out, lo, 2, cfg->network.attention_out_identity));
-    }
-    const char *pre = cfg->network.pretrained;
-    if (!pre[0]) return SELSA_OK;
-    char path[SELSA_CONFIG_PATH_MAX + 32];
-    if (selsa_file_exists(pre)) snprintf(path, sizeof path, "%s", pre);
-    else snprintf(path, sizeof path, "%s-%04d.params", pre, cfg->network.pretrained_epoch);
-    selsa_weights pw;
-    selsa_weights_init(&pw);
-    selsa_status s = selsa_weights_load(path, &pw);
-    if (s != SELSA_OK) {
-        s = selsa_error_context(s, "network.pretrained '%s' (ImageNet model; set network.pretrained: '' to "
-                                   "train from scratch)", path);
-        return s;
-    }
-    int64_t used = 0;
-    for (int64_t i = 0; i < pw.count && s == SELSA_OK; i++) {
-        selsa_weight *e = &pw.items[i];
-        const selsa_weight *d = selsa_weights_find(out, e->name);
-        if (!d) continue;
-        bool same = d->ndim == e->ndim && d->numel == e->numel;
-        for (int k = 0; same && k < d->ndim; k++) same = d->dims[k] == e->dims[k];
-        if (!same) {
-            char a[96], b[96];
-            s = selsa_error(SELSA_ERR_SHAPE, "%s: tensor %s has shape %s, the detector needs %s", path,
-                            e->name, selsa_weight_shape_str(e, a, sizeof a), selsa_weight_shape_str(d, b, sizeof b));
-            break;
-        }
-        memcpy(d->data, e->data, (size_t)e->numel * sizeof(float));
-        e->used = true;
-        used++;
-    }
-    if (s == SELSA_OK) {
-        selsa_log(SELSA_LOG_INFO, "initialised %lld tensors from the ImageNet model %s; the others as "
-                                  "the official code does (new layers N(0, 0.01))",
-                  (long long)used, path);
-        selsa_weights_warn_unused(&pw, path);
-    }
-    selsa_weights_free(&pw);
-    return s;
-}
-
-selsa_status selsa_train_checkpoint_weights(selsa_official_trainer *t, const selsa_weights *base,
-                                            const double means[4], const double stds[4],
-                                            selsa_weights *out) {
-    if (!t || !base || !out) return selsa_error(SELSA_ERR_INVALID_ARG, "checkpoint weights: NULL argument");
-    SELSA_TRY(weights_copy(out, base, true));
-    for (int i = 0; i < selsa_official_trainer_n_params(t); i++) {
-        const selsa_official_param *p = selsa_official_trainer_param(t, i);
-        const selsa_weight *e = selsa_weights_find(out, p->name);
-        if (!e) return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s is not in the weight dictionary", p->name);
-        if (e->numel != p->numel)
-            return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s has %lld values, trainer %lld", p->name,
-                               (long long)e->numel, (long long)p->numel);
-        memcpy(e->data, p->data, (size_t)p->numel * sizeof(float));
-    }
-    /* official do_checkpoint: bbox_pred_weight_test = W * stds (per output row, tiled over the
-     * 2 class-agnostic groups), bbox_pred_bias_test = b * stds + means */
-    const selsa_weight *w = selsa_weights_find(out, "bbox_pred_weight");
-    const selsa_weight *b = selsa_weights_find(out, "bbox_pred_bias");
-    if (!w || !b || w->ndim != 2 || b->numel != w->dims[0])
-        return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: bbox_pred tensors missing or mis-shaped");
-    int64_t rows = w->dims[0], cols = w->dims[1];
-    float *tw = malloc((size_t)(rows * cols) * sizeof(float)), *tb = malloc((size_t)rows * sizeof(float));
-    if (!tw || !tb) {
-        free(tw);
-        free(tb);
-        return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "checkpoint: bbox_pred_test");
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        float sd = (float)stds[r % 4], mn = (float)means[r % 4];
-        for (int64_t c = 0; c < cols; c++) tw[r * cols + c] = w->data[r * cols + c] * sd;
-        tb[r] = b->data[r] * sd + mn;
-    }
-    selsa_status s = selsa_weights_add(out, "arg:bbox_pred_weight_test", 2, w->dims, tw, SELSA_DTYPE_F32);
-    if (s == SELSA_OK) s = selsa_weights_add(out, "arg:bbox_pred_bias_test", 1, b->dims, tb, SELSA_DTYPE_F32);
-    free(tw);
-    free(tb);
-    return s;
-}
 
 /* ------------------------------------------------------------------ loss history ----------- */
 
@@ -241,11 +71,11 @@ static void history_add(history *h, double x, const double v[5]) {
     h->n++;
 }
 
-static const char *const LOSS_NAMES[5] = {"rpn_cls", "rpn_bbox", "rcnn_cls", "rcnn_bbox", "total"};
 
 #define PLOT_POINTS 256 /* points drawn per curve: neighbours averaged for a readable chart */
 
-static selsa_status history_plot(const history *h, const char *path, const char *title) {
+static selsa_status history_plot(const history *h, const char *path, const char *title,
+                                  const char *const names[5]) {
     static double px[PLOT_POINTS], py[5][PLOT_POINTS]; /* plotting is single-threaded */
     int g = (h->n + PLOT_POINTS - 1) / PLOT_POINTS, n = 0;
     if (g < 1) g = 1;
@@ -260,7 +90,7 @@ static selsa_status history_plot(const history *h, const char *path, const char 
     }
     selsa_plot_series s[5];
     for (int k = 0; k < 5; k++) {
-        s[k].name = LOSS_NAMES[k];
+        s[k].name = names[k];
         s[k].x = px;
         s[k].y = py[k];
         s[k].n = n;
@@ -274,6 +104,7 @@ static selsa_status history_plot(const history *h, const char *path, const char 
     return selsa_plot_write_png(path, s, 5, &o);
 }
 
+
 /* ------------------------------------------------------------------ log -------------------- */
 
 static void log_num(FILE *f, const char *key, double v) {
@@ -285,7 +116,8 @@ static void log_num(FILE *f, const char *key, double v) {
 
 /* Keep the records of the log up to update `steps` (resume), feeding step records to the
  * history; rewrite the file atomically. A missing log is not an error. */
-static selsa_status log_truncate(const char *path, int64_t steps, history *h, double upe) {
+static selsa_status log_truncate(const char *path, int64_t steps, history *h, double upe,
+                                 const char *const names[5]) {
     FILE *f = fopen(path, "rb");
     if (!f) return SELSA_OK;
     char *line = NULL, *keep = NULL;
@@ -314,7 +146,7 @@ static selsa_status log_truncate(const char *path, int64_t steps, history *h, do
         if (ty && ty->type == SELSA_JSON_STRING && !strcmp(selsa_json_str(&d, ty), "step")) {
             double v[5] = {0};
             for (int k = 0; k < 5; k++) {
-                const selsa_json_node *x = selsa_json_get(&d, root, LOSS_NAMES[k]);
+                const selsa_json_node *x = selsa_json_get(&d, root, names[k]);
                 v[k] = x && x->type == SELSA_JSON_NUMBER ? x->number : 0;
             }
             history_add(h, (double)st->integer / upe, v);
@@ -345,13 +177,13 @@ static selsa_status log_truncate(const char *path, int64_t steps, history *h, do
 
 typedef struct run {
     selsa_config cfg;
-    selsa_official_config mc;
-    selsa_official_train_config tc;
+    selsa_train_family fam;               /* the model family (trainer inside) */
+    bool fam_ok;                          /* fam filled (destroy it) */
     char dir[SELSA_CONFIG_PATH_MAX];
     char prefix[SELSA_CONFIG_PATH_MAX];   /* model_prefix (basename part) */
     selsa_weights base;                   /* every tensor of the model, no *_test keys */
-    selsa_official_trainer *t;
     selsa_train_state st;                 /* counters (what the next checkpoint records) */
+    selsa_train_data_cfg dc;              /* loader configuration */
     FILE *log;
     history *hist;
     double upe;                           /* updates per epoch (for x axes and ETA) */
@@ -361,23 +193,25 @@ static selsa_status path_in(const run *r, char *buf, size_t cap, const char *nam
     return fmt_path(buf, cap, "%s/%s", r->dir, name);
 }
 
-/* Write PREFIX-<tag>.params + .state (tag "0003" or "last"). */
+/* Write PREFIX-<tag>.<weights_ext> + PREFIX-<tag>.state (tag "0003" or "last"). */
 static selsa_status checkpoint(run *r, const char *tag, char *written, size_t wcap) {
     char name[SELSA_CONFIG_PATH_MAX], path[2 * SELSA_CONFIG_PATH_MAX];
-    SELSA_TRY(fmt_path(name, sizeof name, "%s-%s.params", r->prefix, tag));
+    SELSA_TRY(fmt_path(name, sizeof name, "%s-%s.%s", r->prefix, tag, r->fam.weights_ext));
     SELSA_TRY(path_in(r, path, sizeof path, name));
     selsa_weights ck;
     selsa_weights_init(&ck);
-    selsa_status s = selsa_train_checkpoint_weights(r->t, &r->base, r->cfg.train.bbox_means,
-                                                    r->cfg.train.bbox_stds, &ck);
-    if (s == SELSA_OK) s = selsa_weights_save_params(path, &ck);
+    selsa_status s = r->fam.checkpoint_weights(r->fam.self, &r->base, &ck);
+    if (s == SELSA_OK) s = r->fam.save_weights(path, &ck);
     selsa_weights_free(&ck);
     if (s != SELSA_OK) return selsa_error_context(s, "checkpoint %s", path);
     SELSA_TRY(fmt_path(r->st.params, sizeof r->st.params, "%s", name));
     char spath[2 * SELSA_CONFIG_PATH_MAX];
     SELSA_TRY(fmt_path(name, sizeof name, "%s-%s.state", r->prefix, tag));
     SELSA_TRY(path_in(r, spath, sizeof spath, name));
-    s = selsa_train_state_save(spath, &r->st, r->t);
+    const selsa_train_state_tensor *tl;
+    int nt;
+    r->fam.state_tensors(r->fam.self, &tl, &nt);
+    s = selsa_train_state_write(spath, &r->st, tl, nt);
     if (s != SELSA_OK) return selsa_error_context(s, "training state %s", spath);
     if (written) SELSA_TRY(fmt_path(written, wcap, "%s", path));
     if (r->log) {
@@ -404,7 +238,7 @@ static selsa_status find_resume(const run *r, selsa_train_state *best, char *sta
         SELSA_TRY(fmt_path(path, sizeof path, "%s/%s", r->dir, name));
         if (!selsa_file_exists(path)) continue;
         selsa_train_state st;
-        SELSA_TRY(selsa_train_state_load(path, &st, NULL));
+        SELSA_TRY(selsa_train_state_read(path, &st, NULL, 0));
         if (!found || st.steps > best->steps) {
             *best = st;
             SELSA_TRY(fmt_path(state_path, cap, "%s", path));
@@ -428,9 +262,27 @@ static selsa_status setup(run *r, const selsa_train_run_opts *o, const selsa_roi
     SELSA_TRY(fmt_path(r->prefix, sizeof r->prefix, "%s", slash + 1));
     if (!r->prefix[0]) return selsa_error(SELSA_ERR_INVALID_ARG, "TRAIN.model_prefix is empty");
     SELSA_TRY(selsa_mkdirs(r->dir));
-    SELSA_TRY(selsa_train_official_configs(&r->cfg, db->n, &r->mc, &r->tc));
     int batch = r->cfg.num_devices * r->cfg.train.batch_images;
-    r->upe = (double)db->n / batch;
+    if (batch < 1) return selsa_error(SELSA_ERR_INVALID_ARG, "TRAIN.BATCH_IMAGES x devices must be >= 1");
+    /* positions of an epoch (the same every epoch: only the order depends on the epoch) */
+    int32_t *order = malloc((size_t)(db->n > 0 ? db->n : 1) * sizeof *order);
+    if (!order) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "epoch order");
+    int64_t positions = 0;
+    selsa_status s = selsa_roidb_epoch_order(db, r->cfg.train.shuffle, r->cfg.train.aspect_grouping, batch,
+                                             r->cfg.seed, 0, order, db->n, &positions);
+    free(order);
+    if (s != SELSA_OK) return s;
+    SELSA_TRY(r->fam.configure(r->fam.self, &r->cfg, db->n, positions, batch, &r->dc, &r->upe));
+    /* the loader fields both families share */
+    r->dc.min_offset = r->cfg.train.min_offset;
+    r->dc.max_offset = r->cfg.train.max_offset;
+    r->dc.scale_short = r->cfg.scale_short;
+    r->dc.scale_long = r->cfg.scale_long;
+    r->dc.shuffle = r->cfg.train.shuffle;
+    r->dc.aspect_grouping = r->cfg.train.aspect_grouping;
+    r->dc.batch = batch;
+    r->dc.seed = r->cfg.seed;
+    r->dc.n_workers = o->n_workers < 0 ? 0 : o->n_workers == 0 ? 2 : o->n_workers;
     selsa_weights_init(&r->base);
     char spath[2 * SELSA_CONFIG_PATH_MAX + 32];
     bool resuming = false;
@@ -446,27 +298,25 @@ static selsa_status setup(run *r, const selsa_train_run_opts *o, const selsa_roi
         SELSA_TRY(fmt_path(ppath, sizeof ppath, "%s/%s", r->dir, r->st.params));
         selsa_weights ck;
         selsa_weights_init(&ck);
-        selsa_status s = selsa_weights_load(ppath, &ck);
-        if (s == SELSA_OK) s = weights_copy(&r->base, &ck, true);
+        s = selsa_weights_load(ppath, &ck);
+        if (s == SELSA_OK) s = selsa_train_weights_copy(&r->base, &ck, true);
         selsa_weights_free(&ck);
         if (s != SELSA_OK) return selsa_error_context(s, "--resume: checkpoint weights");
         res->resumed_from = r->st.steps;
         selsa_log(SELSA_LOG_INFO, "resuming from %s: epoch %" PRId64 ", position %" PRId64 ", update %" PRId64,
                   spath, r->st.epoch + 1, r->st.position, r->st.steps);
     } else {
-        SELSA_TRY(selsa_train_initial_weights(&r->cfg, &r->mc, &r->base));
+        SELSA_TRY(r->fam.initial_weights(r->fam.self, &r->cfg, &r->base));
         r->st.epoch = r->cfg.train.begin_epoch;
         r->st.seed = r->cfg.seed;
     }
-    selsa_weights tw;
-    selsa_weights_init(&tw);
-    selsa_status s = weights_copy(&tw, &r->base, true);
-    if (s == SELSA_OK) s = selsa_official_trainer_create(&r->t, &r->mc, &r->tc, &tw, ctx);
-    selsa_weights_free(&tw);
-    if (s != SELSA_OK) return s;
+    SELSA_TRY(r->fam.create(r->fam.self, &r->base, ctx));
     if (resuming) {
-        SELSA_TRY(selsa_train_state_load(spath, &r->st, r->t));
-        selsa_official_trainer_set_steps(r->t, r->st.steps);
+        const selsa_train_state_tensor *tl;
+        int nt;
+        r->fam.state_tensors(r->fam.self, &tl, &nt);
+        SELSA_TRY(selsa_train_state_read(spath, &r->st, tl, nt));
+        r->fam.set_steps(r->fam.self, r->st.steps);
     }
     /* log: a resumed run keeps the records up to its checkpoint */
     char lpath[2 * SELSA_CONFIG_PATH_MAX];
@@ -474,7 +324,7 @@ static selsa_status setup(run *r, const selsa_train_run_opts *o, const selsa_roi
     r->hist = calloc(1, sizeof *r->hist);
     if (!r->hist) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "loss history");
     r->hist->per = 1;
-    if (resuming) SELSA_TRY(log_truncate(lpath, r->st.steps, r->hist, r->upe));
+    if (resuming) SELSA_TRY(log_truncate(lpath, r->st.steps, r->hist, r->upe, r->fam.loss_names));
     r->log = fopen(lpath, resuming ? "ab" : "wb");
     if (!r->log) return selsa_error(SELSA_ERR_IO, "cannot open %s: %s", lpath, strerror(errno));
     char cpath[2 * SELSA_CONFIG_PATH_MAX];
@@ -491,9 +341,17 @@ static selsa_status setup(run *r, const selsa_train_run_opts *o, const selsa_roi
 
 static void run_free(run *r) {
     if (r->log) fclose(r->log);
-    selsa_official_trainer_free(r->t);
+    if (r->fam_ok) r->fam.destroy(r->fam.self);
     selsa_weights_free(&r->base);
     free(r->hist);
+}
+
+/* One update over the acc_n key images accumulated; counters follow the trainer. */
+static selsa_status do_update(run *r, int acc_n, selsa_train_run_result *res, double *lr, double *gn) {
+    SELSA_TRY(r->fam.update(r->fam.self, acc_n, lr, gn));
+    r->st.steps = r->fam.steps(r->fam.self);
+    res->steps_this_run++;
+    return SELSA_OK;
 }
 
 selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_result *res) {
@@ -505,18 +363,24 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
     if (!r) return selsa_error(SELSA_ERR_OUT_OF_MEMORY, "train run");
     r->cfg = *o->cfg;
     selsa_status s = selsa_config_validate(&r->cfg);
+    if (s == SELSA_OK)
+        s = r->cfg.network.family == SELSA_FAMILY_MMTRACK ? selsa_train_family_mmtrack(&r->fam)
+                                                           : selsa_train_family_official(&r->fam);
     if (s != SELSA_OK) {
         free(r);
         return s;
     }
+    r->fam_ok = true;
+    const char *const *names = r->fam.loss_names;
     /* roidb from dataset.image_set: lists joined with '+' */
-    selsa_roidb_opts ro = {false, false, r->cfg.train.flip};
+    selsa_roidb_opts ro = {false, false, r->fam.roidb_flip && r->cfg.train.flip};
     ro.use_det = strstr(r->cfg.dataset.image_set, "DET_train_30classes") != NULL;
     ro.use_vid = strstr(r->cfg.dataset.image_set, "VID_train_15frames") != NULL;
     if (!ro.use_det && !ro.use_vid) {
         s = selsa_error(SELSA_ERR_UNSUPPORTED, "dataset.image_set '%s': expected DET_train_30classes and/or "
                                                "VID_train_15frames joined with '+'",
                         r->cfg.dataset.image_set);
+        run_free(r);
         free(r);
         return s;
     }
@@ -525,6 +389,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
     s = selsa_roidb_build(r->cfg.dataset.dataset_path, &ro, &db);
     if (s != SELSA_OK) {
         s = selsa_error_context(s, "training set (dataset.dataset_path '%s')", r->cfg.dataset.dataset_path);
+        run_free(r);
         free(r);
         return s;
     }
@@ -532,28 +397,15 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
     s = selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 0, o->n_threads ? o->n_threads : r->cfg.threads);
     if (s != SELSA_OK) {
         selsa_roidb_free(&db);
+        run_free(r);
         free(r);
         return s;
     }
     selsa_train_loader *L = NULL;
     s = setup(r, o, &db, &ctx, res);
-    selsa_train_data_cfg dc = selsa_train_data_cfg_default();
-    dc.ref_mode = r->cfg.train.ref_sampling == SELSA_REF_BILATERAL ? SELSA_REFS_BILATERAL : SELSA_REFS_OFFICIAL;
-    dc.min_offset = r->cfg.train.min_offset;
-    dc.max_offset = r->cfg.train.max_offset;
-    dc.scale_short = r->cfg.scale_short;
-    dc.scale_long = r->cfg.scale_long;
-    dc.data_aug = r->cfg.train.data_aug;
-    for (int k = 0; k < 3; k++) dc.pixel_means[k] = r->cfg.network.pixel_means[k];
-    dc.shuffle = r->cfg.train.shuffle;
-    dc.aspect_grouping = r->cfg.train.aspect_grouping;
-    dc.batch = r->cfg.num_devices * r->cfg.train.batch_images;
-    dc.seed = r->cfg.seed;
-    dc.n_workers = o->n_workers < 0 ? 0 : o->n_workers == 0 ? 2 : o->n_workers;
-    if (s == SELSA_OK) s = selsa_train_loader_open(&L, &db, &dc);
+    if (s == SELSA_OK) s = selsa_train_loader_open(&L, &db, &r->dc);
 
-    const int batch = dc.batch;
-    const int n_frames = r->mc.selsa ? 3 : 1;
+    const int batch = r->dc.batch;
     const int64_t total_steps = (int64_t)(r->upe * (double)r->cfg.train.end_epoch);
     double smooth_ring[SELSA_TRAIN_SMOOTH][5];
     memset(smooth_ring, 0, sizeof smooth_ring);
@@ -579,18 +431,8 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             const selsa_train_sample *smp = NULL;
             s = selsa_train_loader_next(L, &smp);
             if (s != SELSA_OK || !smp) break;
-            selsa_official_train_sample ts;
-            memset(&ts, 0, sizeof ts);
-            ts.n_frames = n_frames;
-            for (int f = 0; f < n_frames; f++) ts.frames[f] = &smp->img[f];
-            ts.gt_boxes = &smp->boxes[0][0][0];
-            ts.gt_classes = smp->classes[0];
-            ts.n_gt = smp->n_boxes[0];
-            /* the anchor sampler's draws depend only on (seed, epoch, position) */
-            selsa_official_trainer_seed_sampler(r->t, r->cfg.seed,
-                                                ((uint64_t)epoch << 32) ^ (uint64_t)smp->position ^ 0x7a11ULL);
             selsa_official_losses ls;
-            s = selsa_official_trainer_forward_backward(r->t, &ts, true, &ls);
+            s = r->fam.forward_backward(r->fam.self, smp, r->cfg.seed, epoch, &ls);
             if (s != SELSA_OK) {
                 s = selsa_error_context(s, "epoch %" PRId64 ", sample %" PRId64 " (roidb entry %" PRId64 ")",
                                         epoch + 1, smp->position, smp->roidb_index);
@@ -603,13 +445,9 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             for (int k = 0; k < 5; k++) acc[k] += v[k];
             acc_fg += ls.n_fg_rois;
             if (++acc_n < batch) continue;
-            /* one update over `batch` key images (gradients summed, official kvstore) */
-            double lr = selsa_official_lr_at(&r->tc, selsa_official_trainer_steps(r->t));
-            s = selsa_official_trainer_sgd_step(r->t);
-            selsa_official_trainer_zero_grad(r->t);
-            if (s != SELSA_OK) break;
-            r->st.steps = selsa_official_trainer_steps(r->t);
-            res->steps_this_run++;
+            /* one update over `batch` key images (summed or averaged: the family's rule) */
+            double lr, gn;
+            if ((s = do_update(r, acc_n, res, &lr, &gn)) != SELSA_OK) break;
             for (int k = 0; k < 5; k++) {
                 acc[k] /= acc_n;
                 smooth_ring[n_smooth % SELSA_TRAIN_SMOOTH][k] = acc[k];
@@ -631,6 +469,8 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             p.total_steps = total_steps;
             p.lr = lr;
             p.last = ls;
+            for (int k = 0; k < 5; k++) p.last_losses[k] = v[k];
+            p.loss_names = names;
             int64_t m = n_smooth < SELSA_TRAIN_SMOOTH ? n_smooth : SELSA_TRAIN_SMOOTH;
             for (int k = 0; k < 5; k++) {
                 double sum = 0;
@@ -647,8 +487,9 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             fprintf(r->log, "{\"type\":\"step\",\"step\":%" PRId64 ",\"epoch\":%" PRId64 ",\"position\":%" PRId64,
                     r->st.steps, epoch, r->st.position);
             log_num(r->log, "lr", lr);
-            for (int k = 0; k < 5; k++) log_num(r->log, LOSS_NAMES[k], acc[k]);
-            fprintf(r->log, ",\"fg_rois\":%d", acc_fg);
+            for (int k = 0; k < 5; k++) log_num(r->log, names[k], acc[k]);
+            fprintf(r->log, ",\"%s\":%d", r->fam.count_key, acc_fg);
+            if (r->fam.log_grad_norm) log_num(r->log, "grad_norm", gn);
             log_num(r->log, "images_per_s", p.images_per_s);
             log_num(r->log, "elapsed_s", r->st.elapsed_s + el);
             fprintf(r->log, ",\"skipped\":%" PRId64 "}\n", r->st.skipped);
@@ -670,17 +511,16 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
             if (stop) break;
         }
         if (s != SELSA_OK || (stop && r->st.position < esize)) break;
-        /* a trailing partial batch (corrupt samples skipped) still makes an update */
+        /* a trailing partial batch (corrupt samples skipped, or an epoch that is not a multiple
+         * of the batch) still makes an update */
         if (acc_n > 0) {
-            s = selsa_official_trainer_sgd_step(r->t);
-            selsa_official_trainer_zero_grad(r->t);
-            if (s != SELSA_OK) break;
-            r->st.steps = selsa_official_trainer_steps(r->t);
-            res->steps_this_run++;
+            double lr, gn;
+            if ((s = do_update(r, acc_n, res, &lr, &gn)) != SELSA_OK) break;
             memset(acc, 0, sizeof acc);
             acc_n = acc_fg = 0;
         }
-        /* end of epoch: PREFIX-(epoch+1) as MXNet's do_checkpoint, then the plot */
+        /* end of epoch: PREFIX-(epoch+1) as MXNet's do_checkpoint / mmcv's CheckpointHook
+         * (epoch_N.pth), then the plot */
         r->st.epoch = epoch + 1;
         r->st.position = 0;
         char tag[32];
@@ -696,7 +536,7 @@ selsa_status selsa_train_run(const selsa_train_run_opts *o, selsa_train_run_resu
         if ((s = path_in(r, wpath, sizeof wpath, "loss.png")) != SELSA_OK) break;
         char title[SELSA_CONFIG_PATH_MAX + 64];
         snprintf(title, sizeof title, "%s: training losses (epoch %d)", r->prefix, (int)(epoch + 1));
-        s = history_plot(r->hist, wpath, title);
+        s = history_plot(r->hist, wpath, title, names);
         if (stop) break;
         if (o->max_steps > 0 && r->st.steps >= o->max_steps) stop = true;
         if (o->stop_request && *o->stop_request) stop = true;
