@@ -38,7 +38,7 @@ LIB_SRC  := $(sort $(wildcard src/core/*.c src/ops/*.c src/backend/cpu/*.c src/m
                               src/io/*.c src/data/*.c src/train/*.c src/eval/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
-TEST_SUPPORT := tests/harness.c tests/fixture.c
+TEST_SUPPORT := tests/harness.c tests/fixture.c tests/train_support.c
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
@@ -168,3 +168,4 @@ help:
 
 -include $(EXAMPLE_BIN:$(BUILD)/examples/%=$(BUILD)/obj/examples/%.d)
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:$(BUILD)/tests/%=$(BUILD)/obj/tests/%.d)
+-include $(TEST_SUPPORT_OBJ:.o=.d) $(BENCH_BIN:$(BUILD)/bench/%=$(BUILD)/obj/bench/%.d)

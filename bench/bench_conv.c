@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "selsa/context.h"
 #include "selsa/ops_dense.h"
 #include "selsa/rng.h"
@@ -122,20 +122,13 @@ static void build_r50dc5(int H, int W) {
     add(net, "rpn_conv", 512, 512, 3, 1, 1, 1, h, w);
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+static double now_ms(void) { return bench_now() * 1e3; }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
+/* median of v[0..n); sorts v in place (v[0] is then the best) */
 static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    double med, mean;
+    bench_median_mean(v, n, &med, &mean);
+    return med;
 }
 
 static int r_reps(int reps) { return reps > 64 ? 64 : reps; }
@@ -147,13 +140,12 @@ static void fill(float *x, int64_t n, selsa_rng *r) {
 int main(int argc, char **argv) {
     int threads = 2, reps = 5, list = 0;
     const char *tsv = NULL, *only = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--tsv") && i + 1 < argc) tsv = argv[++i];
-        else if (!strcmp(argv[i], "--net") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--list")) list = 1;
-        else { fprintf(stderr, "usage: %s [--threads N] [--reps R] [--tsv FILE] [--net r101|r50dc5] [--list]\n", argv[0]); return 2; }
+    const bench_opt options[] = {{"--threads", BENCH_INT, &threads}, {"--reps", BENCH_INT, &reps},
+                                 {"--tsv", BENCH_STR, &tsv},         {"--net", BENCH_STR, &only},
+                                 {"--list", BENCH_FLAG, &list}};
+    if (!bench_parse_args(argc, argv, options, (int)(sizeof options / sizeof options[0]))) {
+        fprintf(stderr, "usage: %s [--threads N] [--reps R] [--tsv FILE] [--net r101|r50dc5] [--list]\n", argv[0]);
+        return 2;
     }
     if (reps < 1) reps = 1;
     build_r101(562, 1000);

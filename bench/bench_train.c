@@ -27,61 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "selsa/context.h"
 #include "selsa/image.h"
 #include "selsa/model_official.h"
 #include "selsa/status.h"
 #include "selsa/train_official.h"
 #include "selsa/weights.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* kB value of a "Key:   123 kB" line of /proc/self/status, -1 if absent. */
-static long proc_status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, key, n) == 0 && line[n] == ':') {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
-static long maxrss_kb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_maxrss;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* median of v[from..n) (0 when empty); v is not modified */
-static double median(const double *v, int from, int n) {
-    int m = n - from;
-    if (m <= 0) return 0;
-    double *c = malloc((size_t)m * sizeof *c);
-    if (!c) abort();
-    memcpy(c, v + from, (size_t)m * sizeof *c);
-    qsort(c, (size_t)m, sizeof *c, cmp_double);
-    double r = m % 2 ? c[m / 2] : 0.5 * (c[m / 2 - 1] + c[m / 2]);
-    free(c);
-    return r;
-}
 
 static void usage(void) {
     fprintf(stderr, "usage: bench_train --params FILE --frames DIR [--key N] [--refs A,B] [--steps S]\n"
@@ -97,27 +50,15 @@ int main(int argc, char **argv) {
     int key = 50, steps = 4, threads = 2, fwd_only = 1;
     double lr = -1;
     unsigned long long seed = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (!strcmp(a, "--params") && has) params = argv[++i];
-        else if (!strcmp(a, "--frames") && has) dir = argv[++i];
-        else if (!strcmp(a, "--preset") && has) preset = argv[++i];
-        else if (!strcmp(a, "--tsv") && has) tsv_path = argv[++i];
-        else if (!strcmp(a, "--key") && has) key = atoi(argv[++i]);
-        else if (!strcmp(a, "--refs") && has) refs_arg = argv[++i];
-        else if (!strcmp(a, "--gt") && has) gt_arg = argv[++i];
-        else if (!strcmp(a, "--steps") && has) steps = atoi(argv[++i]);
-        else if (!strcmp(a, "--forward-only") && has) fwd_only = atoi(argv[++i]);
-        else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--lr") && has) lr = atof(argv[++i]);
-        else if (!strcmp(a, "--seed") && has) seed = strtoull(argv[++i], NULL, 10);
-        else {
-            usage();
-            return 2;
-        }
-    }
-    if (!params || !dir || steps < 1 || steps > MAX_STEPS || fwd_only < 0 || fwd_only > MAX_STEPS) {
+    const bench_opt options[] = {
+        {"--params", BENCH_STR, &params},        {"--frames", BENCH_STR, &dir},
+        {"--preset", BENCH_STR, &preset},        {"--tsv", BENCH_STR, &tsv_path},
+        {"--key", BENCH_INT, &key},              {"--refs", BENCH_STR, &refs_arg},
+        {"--gt", BENCH_STR, &gt_arg},            {"--steps", BENCH_INT, &steps},
+        {"--forward-only", BENCH_INT, &fwd_only}, {"--threads", BENCH_INT, &threads},
+        {"--lr", BENCH_DBL, &lr},                {"--seed", BENCH_ULL, &seed}};
+    if (!bench_parse_args(argc, argv, options, (int)(sizeof options / sizeof options[0])) || !params || !dir ||
+        steps < 1 || steps > MAX_STEPS || fwd_only < 0 || fwd_only > MAX_STEPS) {
         usage();
         return 2;
     }
@@ -142,13 +83,7 @@ int main(int argc, char **argv) {
     }
 
     selsa_official_config cfg;
-    if (!strcmp(preset, "r101")) selsa_official_config_r101(&cfg);
-    else if (!strcmp(preset, "r50")) selsa_official_config_r50(&cfg);
-    else if (!strcmp(preset, "tiny")) selsa_official_config_tiny(&cfg);
-    else {
-        fprintf(stderr, "bench_train: unknown preset %s\n", preset);
-        return 2;
-    }
+    if (!bench_official_preset("bench_train", preset, &cfg)) return 2;
     selsa_official_train_config tc;
     selsa_official_train_config_default(&tc);
     if (lr >= 0) tc.lr = (float)lr;
@@ -165,18 +100,18 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/%06d.JPEG", dir, frame_ids[f]);
         s = selsa_image_read(path, &imgs[f]);
     }
-    double t_load = now();
+    double t_load = bench_now();
     if (s == SELSA_OK) s = selsa_weights_load(params, &w);
     if (s == SELSA_OK) s = selsa_official_trainer_create(&t, &cfg, &tc, &w, &ctx);
-    t_load = now() - t_load;
+    t_load = bench_now() - t_load;
     selsa_weights_free(&w);
     double scale = 0;
     int H = 0, W = 0;
     if (s == SELSA_OK)
         s = selsa_resize_rule_official(imgs[0].h, imgs[0].w, cfg.scale_short, cfg.scale_long, &scale, &H, &W);
-    double t_reserve = now();
+    double t_reserve = bench_now();
     if (s == SELSA_OK) s = selsa_official_trainer_reserve(t, H, W, 3, n_gt);
-    t_reserve = now() - t_reserve;
+    t_reserve = bench_now() - t_reserve;
     if (s != SELSA_OK) {
         fprintf(stderr, "bench_train: %s: %s\n", selsa_status_name(s), selsa_last_error());
         return 4;
@@ -185,11 +120,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_gt; i++)
         for (int k = 0; k < 4; k++) gt[i * 4 + k] = (float)(gt_orig[i][k] * scale);
 
-    long rss_after_setup = proc_status_kb("VmRSS"), maxrss_setup = maxrss_kb();
+    long rss_after_setup = bench_proc_status_kb("VmRSS"), maxrss_setup = bench_maxrss_kb();
     /* reset the peak-RSS counter: from here on VmHWM is the peak of the step loop alone */
-    FILE *cr = fopen("/proc/self/clear_refs", "w");
-    bool reset_ok = cr && fputs("5", cr) >= 0;
-    if (cr) reset_ok = (fclose(cr) == 0) && reset_ok;
+    bool reset_ok = bench_reset_peak_rss();
 
     selsa_official_train_sample sm;
     memset(&sm, 0, sizeof sm);
@@ -210,12 +143,12 @@ int main(int argc, char **argv) {
     double fb[MAX_STEPS], sgd[MAX_STEPS], tot[MAX_STEPS];
     selsa_official_losses L[MAX_STEPS];
     for (int i = 0; i < steps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         selsa_official_trainer_zero_grad(t);
         s = selsa_official_trainer_forward_backward(t, &sm, true, &L[i]);
-        double t1 = now();
+        double t1 = bench_now();
         if (s == SELSA_OK) s = selsa_official_trainer_sgd_step(t);
-        double t2 = now();
+        double t2 = bench_now();
         if (s != SELSA_OK) {
             fprintf(stderr, "bench_train: step %d: %s: %s\n", i + 1, selsa_status_name(s), selsa_last_error());
             return 5;
@@ -224,17 +157,17 @@ int main(int argc, char **argv) {
         printf("step %d: %.2f s (forward+backward %.2f s, sgd %.3f s) | losses rpn_cls %.5f rpn_bbox %.5f "
                "rcnn_cls %.5f rcnn_bbox %.5f | rpn +%d/-%d, fg RoIs %d | VmHWM (loop) %ld kB\n",
                i + 1, tot[i], fb[i], sgd[i], L[i].rpn_cls, L[i].rpn_bbox, L[i].rcnn_cls, L[i].rcnn_bbox,
-               L[i].n_rpn_pos, L[i].n_rpn_neg, L[i].n_fg_rois, proc_status_kb("VmHWM"));
+               L[i].n_rpn_pos, L[i].n_rpn_neg, L[i].n_fg_rois, bench_proc_status_kb("VmHWM"));
         fflush(stdout);
     }
-    long hwm_loop = proc_status_kb("VmHWM");
+    long hwm_loop = bench_proc_status_kb("VmHWM");
     /* forward-only passes (forward + targets + losses, no backward): the forward share of a step */
     double fo[MAX_STEPS];
     for (int i = 0; i < fwd_only; i++) {
         selsa_official_losses lf;
-        double t0 = now();
+        double t0 = bench_now();
         s = selsa_official_trainer_forward_backward(t, &sm, false, &lf);
-        fo[i] = now() - t0;
+        fo[i] = bench_now() - t0;
         if (s != SELSA_OK) {
             fprintf(stderr, "bench_train: forward-only pass: %s: %s\n", selsa_status_name(s), selsa_last_error());
             return 5;
@@ -242,22 +175,22 @@ int main(int argc, char **argv) {
         printf("forward-only pass %d: %.2f s\n", i + 1, fo[i]);
     }
     printf("\n| seconds per training step | median (all %d) | median (steps 2..) |\n|---|---:|---:|\n", steps);
-    printf("| forward + targets + losses + backward | %.3f | %.3f |\n", median(fb, 0, steps), median(fb, 1, steps));
-    printf("| SGD update (+ BN re-fold) | %.3f | %.3f |\n", median(sgd, 0, steps), median(sgd, 1, steps));
+    printf("| forward + targets + losses + backward | %.3f | %.3f |\n", bench_median(fb, 0, steps), bench_median(fb, 1, steps));
+    printf("| SGD update (+ BN re-fold) | %.3f | %.3f |\n", bench_median(sgd, 0, steps), bench_median(sgd, 1, steps));
     if (fwd_only > 0)
         printf("| forward + targets + losses alone (%d forward-only passes after the steps) | %.3f | - |\n",
-               fwd_only, median(fo, 0, fwd_only));
-    printf("| **step** | **%.3f** | **%.3f** |\n", median(tot, 0, steps), median(tot, 1, steps));
+               fwd_only, bench_median(fo, 0, fwd_only));
+    printf("| **step** | **%.3f** | **%.3f** |\n", bench_median(tot, 0, steps), bench_median(tot, 1, steps));
     printf("\nmemory: ru_maxrss %ld kB (%.1f MiB; includes weight loading), RSS after setup %ld kB (peak during "
            "setup %ld kB), peak RSS of the step loop (VmHWM after reset%s) %ld kB (%.1f MiB), activation "
            "arena %zu bytes, high-water %zu\n",
-           maxrss_kb(), maxrss_kb() / 1024.0, rss_after_setup, maxrss_setup,
+           bench_maxrss_kb(), bench_maxrss_kb() / 1024.0, rss_after_setup, maxrss_setup,
            reset_ok ? "" : " FAILED: whole-process peak", hwm_loop, hwm_loop / 1024.0,
            selsa_official_trainer_act_bytes(t), selsa_official_trainer_act_peak(t));
     printf("RESULT step_median_all=%.4f step_median_steady=%.4f fb_median_all=%.4f sgd_median_all=%.4f "
            "fwd_median=%.4f steps=%d maxrss_kb=%ld loop_hwm_kb=%ld\n",
-           median(tot, 0, steps), median(tot, 1, steps), median(fb, 0, steps), median(sgd, 0, steps),
-           fwd_only > 0 ? median(fo, 0, fwd_only) : 0.0, steps, maxrss_kb(), hwm_loop);
+           bench_median(tot, 0, steps), bench_median(tot, 1, steps), bench_median(fb, 0, steps), bench_median(sgd, 0, steps),
+           fwd_only > 0 ? bench_median(fo, 0, fwd_only) : 0.0, steps, bench_maxrss_kb(), hwm_loop);
     if (tsv_path) {
         FILE *f = fopen(tsv_path, "w");
         if (f) {

@@ -1,9 +1,13 @@
 #include "harness.h"
 
+#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const char *suite_name = "tests";
 static const char *fixture_dir;
@@ -113,4 +117,64 @@ double th_fd_derivative(th_scalar_fn f, void *user, float *x, double eps) {
     *x = (float)(x0 - eps);     double fm1 = f(user);
     *x = x0;
     return (8.0 * fp2 + fm1 - 8.0 * fm2 - fp1) / (6.0 * eps);
+}
+
+int th_run_cli(const char *tool, const char *args, char *out, size_t cap) {
+    size_t len = (tool ? strlen(tool) + 1 : 0) + strlen(args) + sizeof " 2>&1";
+    char *cmd = malloc(len);
+    if (!cmd) return -1;
+    if (tool) snprintf(cmd, len, "%s %s 2>&1", tool, args);
+    else snprintf(cmd, len, "%s 2>&1", args);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    if (!p) return -1;
+    size_t n = cap ? fread(out, 1, cap - 1, p) : 0;
+    if (cap) out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+char *th_tool_path(char *buf, size_t cap) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    snprintf(buf, cap, "%s/../selsa", dirname(self));
+    return buf;
+}
+
+void th_remove_tree(const char *path) {
+    size_t len = strlen(path) + sizeof "rm -rf ";
+    char *cmd = malloc(len);
+    if (!cmd) return;
+    snprintf(cmd, len, "rm -rf %s", path);
+    if (system(cmd) != 0) printf("warning: could not remove %s\n", path);
+    free(cmd);
+}
+
+void *th_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = '\0';
+        if (len) *len = (size_t)n;
+    }
+    return b;
+}
+
+bool th_files_equal(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    char *x = th_read_file(a, &na), *y = th_read_file(b, &nb);
+    bool same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
 }

@@ -8,6 +8,7 @@
 #define SELSA_TEST_HARNESS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "selsa/rng.h"
@@ -49,5 +50,23 @@ void th_fill_uniform(float *x, int64_t n, float lo, float hi, selsa_rng *rng);
  * in place and x[i] is restored afterwards. */
 typedef double (*th_scalar_fn)(void *user);
 double th_fd_derivative(th_scalar_fn f, void *user, float *x, double eps);
+
+/* Run "<tool> <args> 2>&1" through the shell (tool NULL: "<args> 2>&1"), stdout and stderr
+ * captured into out (at most cap-1 bytes, NUL-terminated). Returns the exit code, -1 when the
+ * command could not be started or did not exit normally. */
+int th_run_cli(const char *tool, const char *args, char *out, size_t cap);
+
+/* The selsa tool next to the tests directory: "<folder of this executable>/../selsa" (BUILD/selsa
+ * for BUILD/tests/test_x), written into buf; returns buf. */
+char *th_tool_path(char *buf, size_t cap);
+
+/* The whole file, with a NUL byte after its end (malloc'd; free it); *len (when not NULL) its size.
+ * NULL when it cannot be opened or read completely. */
+void *th_read_file(const char *path, size_t *len);
+/* Both files readable and byte-identical. */
+bool th_files_equal(const char *a, const char *b);
+
+/* `rm -rf path`; prints a warning when it fails. */
+void th_remove_tree(const char *path);
 
 #endif

@@ -1,11 +1,9 @@
 /* The selsa command line: exit codes and messages of each subcommand, on tiny data made here.
  * The tool is found next to the tests directory (BUILD/selsa for BUILD/tests/test_cli). */
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -14,16 +12,7 @@ static char tool[4096];
 static char out_buf[65536];
 
 /* Run "tool args" with stdout+stderr captured into out_buf; returns the exit code. */
-static int run(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *args) { return th_run_cli(tool, args, out_buf, sizeof out_buf); }
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -197,10 +186,7 @@ static void test_test(const char *dir) {
 
 int main(int argc, char **argv) {
     th_init(argc, argv, "cli");
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    snprintf(tool, sizeof tool, "%s/../selsa", dirname(self));
+    th_tool_path(tool, sizeof tool);
     if (access(tool, X_OK) != 0) {
         TH_CHECK(0, "selsa tool not found at %s (build it with `make`)", tool);
         return th_finish();
@@ -215,8 +201,6 @@ int main(int argc, char **argv) {
     test_eval(dir);
     test_synth(dir);
     test_test(dir);
-    char rm[4200];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    if (system(rm) != 0) printf("warning: could not remove %s\n", dir);
+    th_remove_tree(dir);
     return th_finish();
 }

@@ -2,13 +2,11 @@
  * the MMTracking family), the --json report parsed back and checked for its keys and for sane
  * values (never for speed), and each documented error with its exit code.
  * The tool is found next to the tests directory (BUILD/selsa for BUILD/tests/test_cli_bench). */
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -20,28 +18,7 @@ static char tool[4096];
 static char out_buf[65536];
 
 /* Run "tool args" with stdout+stderr captured into out_buf; returns the exit code. */
-static int run(const char *args) {
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)(n > 0 ? n : 1));
-    *len = b && n > 0 ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
+static int run(const char *args) { return th_run_cli(tool, args, out_buf, sizeof out_buf); }
 
 /* doc path "a.b.c" -> node, NULL if absent. */
 static const selsa_json_node *jpath(const selsa_json_doc *d, const char *path) {
@@ -89,7 +66,7 @@ static void count_params(void *user, const char *name, selsa_weight_kind kind, i
 /* Parse the report at `path` and check everything but timing magnitudes. */
 static void check_json(const char *path, int runs, int frames, const char *family, const char *source) {
     size_t len = 0;
-    char *text = read_all(path, &len);
+    char *text = th_read_file(path, &len);
     TH_CHECK(text != NULL && len > 0, "bench wrote %s", path);
     if (!text) return;
     selsa_json_doc d;
@@ -263,10 +240,7 @@ static void test_errors(const char *dir) {
 
 int main(int argc, char **argv) {
     th_init(argc, argv, "cli_bench");
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    snprintf(tool, sizeof tool, "%s/../selsa", dirname(self));
+    th_tool_path(tool, sizeof tool);
     if (access(tool, X_OK) != 0) {
         TH_CHECK(0, "selsa tool not found at %s (build it with `make`)", tool);
         return th_finish();
@@ -278,8 +252,6 @@ int main(int argc, char **argv) {
     }
     test_happy(dir);
     test_errors(dir);
-    char rm[4200];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    if (system(rm) != 0) printf("warning: could not remove %s\n", dir);
+    th_remove_tree(dir);
     return th_finish();
 }

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -29,28 +28,10 @@ static char tmpdir[] = "/tmp/selsa_convert_XXXXXX";
 static int have_torch;
 
 /* Run "tool args" with stdout+stderr captured into out_buf; returns the exit code. */
-static int run(const char *args) {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *args) { return th_run_cli(tool, args, out_buf, sizeof out_buf); }
 
 /* Run a shell command quietly, output into out_buf; exit code. */
-static int sh(const char *cmd) {
-    char full[16400];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int sh(const char *cmd) { return th_run_cli(NULL, cmd, out_buf, sizeof out_buf); }
 
 static const char *tmp(const char *name) {
     static char buf[64][4096]; /* a ring: pointers stay valid for the next 63 calls */
@@ -58,31 +39,6 @@ static const char *tmp(const char *name) {
     k = (k + 1) % 64;
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
-}
-
-static void *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc(n > 0 ? (size_t)n : 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return b;
-}
-
-static int files_equal(const char *a, const char *b) {
-    size_t na, nb;
-    void *x = read_all(a, &na), *y = read_all(b, &nb);
-    int eq = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return eq;
 }
 
 /* Same names (in order), kinds (if check_kind), shapes, dtypes (if check_dtype), bit-identical data. */
@@ -261,7 +217,7 @@ static void test_library_roundtrip(void) {
                 const char *path = tmp(layout ? "lib_legacy.pth" : "lib_zip.pth");
                 TH_OK(selsa_weights_save_pth(path, &w, &o));
                 size_t fn;
-                void *fb = read_all(path, &fn);
+                void *fb = th_read_file(path, &fn);
                 TH_CHECK(fb && fn == size && !memcmp(fb, buf, size), "%s: file equals the memory image", what);
                 free(fb);
                 const char *ex = tmp("lib_expect.txt");
@@ -442,7 +398,7 @@ static void test_cli_params_roundtrip(void) {
     const char *p0 = tmp("rt0.params"), *p1 = tmp("rt1.pth"), *p2 = tmp("rt2.params");
     TH_OK(selsa_weights_save_params(p0, &w));
     if (convert_ok(p0, p1, NULL) && convert_ok(p1, p2, NULL)) {
-        TH_CHECK(files_equal(p0, p2), ".params -> .pth -> .params gives a byte-identical file");
+        TH_CHECK(th_files_equal(p0, p2), ".params -> .pth -> .params gives a byte-identical file");
         selsa_weights a, b;
         if (load(p1, &a)) {
             TH_CHECK(a.format == SELSA_WEIGHTS_PTH_ZIP && a.count == 6 && !strcmp(a.items[3].name, "bn_conv1_moving_mean") &&
@@ -467,13 +423,13 @@ static void test_cli_params_roundtrip(void) {
         selsa_weights_format f = SELSA_WEIGHTS_UNKNOWN;
         TH_OK(selsa_weights_detect(p3, &f));
         TH_CHECK(f == SELSA_WEIGHTS_PTH_LEGACY, "--format pth-legacy writes the legacy layout");
-        TH_CHECK(files_equal(p0, p4), ".params -> legacy .pth -> .params byte-identical");
+        TH_CHECK(th_files_equal(p0, p4), ".params -> legacy .pth -> .params byte-identical");
         const char *ex = tmp("rt_expect.txt");
         torch_check(p3, "expect", ex, NULL, ".params -> legacy .pth");
     }
     /* --format overrides the extension; unnamed .params stays unnamed */
     const char *p5 = tmp("rt5.bin");
-    if (convert_ok(p1, p5, "--format params")) TH_CHECK(files_equal(p0, p5), "--format params with any extension");
+    if (convert_ok(p1, p5, "--format params")) TH_CHECK(th_files_equal(p0, p5), "--format params with any extension");
     selsa_weights_free(&w);
 }
 
@@ -501,7 +457,7 @@ static void test_cli_pth_roundtrip(void) {
         torch_check(q2, "ref", fl, NULL, "torch legacy -> our legacy");
     }
     selsa_weights_free(&a);
-    if (convert_ok(q2, q3, NULL)) TH_CHECK(files_equal(q1, q3), "zip -> legacy -> zip is byte-identical to zip -> zip");
+    if (convert_ok(q2, q3, NULL)) TH_CHECK(th_files_equal(q1, q3), "zip -> legacy -> zip is byte-identical to zip -> zip");
     /* .pth -> .params -> .pth: num_batches_tracked dropped, classes dropped, the rest bit-exact */
     const char *r1 = tmp("p.params"), *r2 = tmp("pp.pth");
     char a1[8192];
@@ -542,7 +498,7 @@ static void test_cli_pth_roundtrip(void) {
         int ok = a.count == orig.count;
         for (int64_t i = 0; ok && i < a.count; i++) ok = !strcmp(a.items[i].name, orig.items[i].name + 9);
         TH_CHECK(ok, "--strip-prefix removes the prefix from every key: %s", a.count ? a.items[0].name : "");
-        if (convert_ok(s1, s2, "--add-prefix detector.")) TH_CHECK(files_equal(s2, q1), "strip then add gives the original file back");
+        if (convert_ok(s1, s2, "--add-prefix detector.")) TH_CHECK(th_files_equal(s2, q1), "strip then add gives the original file back");
     }
     selsa_weights_free(&a);
     const char *s3 = tmp("both.params");
@@ -613,19 +569,15 @@ static void test_cli_errors(void) {
 int main(int argc, char **argv) {
     th_init(argc, argv, "convert");
     selsa_log_set(NULL, NULL);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", self);
-    snprintf(tool, sizeof tool, "%s/../selsa", dirname(copy));
+    th_tool_path(tool, sizeof tool);
     /* the repository root: the current directory when run by make / run_tests.sh */
     if (!getcwd(repo, sizeof repo)) snprintf(repo, sizeof repo, ".");
     char probe_path[8300];
     snprintf(probe_path, sizeof probe_path, "%s/tests/ref/_check_pth.py", repo);
     if (access(probe_path, R_OK) != 0) { /* else BUILD/tests/test_convert inside the repository */
-        snprintf(copy, sizeof copy, "%s", self);
-        snprintf(repo, sizeof repo, "%s/../..", dirname(copy));
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%s", tool); /* BUILD/tests/../selsa -> BUILD/tests/.. */
+        snprintf(repo, sizeof repo, "%s/..", dirname(copy));
     }
     if (!mkdtemp(tmpdir)) {
         TH_CHECK(0, "mkdtemp failed");
@@ -644,8 +596,6 @@ int main(int argc, char **argv) {
     } else {
         TH_CHECK(0, "selsa tool not found at %s (build it with `make`)", tool);
     }
-    char rm[4200];
-    snprintf(rm, sizeof rm, "rm -rf %s", tmpdir);
-    if (system(rm) != 0) printf("warning: could not remove %s\n", tmpdir);
+    th_remove_tree(tmpdir);
     return th_finish();
 }

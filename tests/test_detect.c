@@ -5,13 +5,11 @@
  * detections), the annotated MP4 decoded back, PNG rendering, the MMTracking family with the
  * tiny .pth fixture (skipped when absent), and the documented errors with their exit codes. */
 #include <dirent.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -25,15 +23,12 @@ static char out_buf[65536];
 
 /* Run "tool args" (in folder `cwd` when not NULL), stdout+stderr into out_buf; exit code. */
 static int run_in(const char *cwd, const char *args) {
-    char cmd[12288];
-    if (cwd) snprintf(cmd, sizeof cmd, "cd '%s' && %s %s 2>&1", cwd, tool, args);
-    else snprintf(cmd, sizeof cmd, "%s %s 2>&1", tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (!cwd) return th_run_cli(tool, args, out_buf, sizeof out_buf);
+    char *cmd = NULL;
+    if (asprintf(&cmd, "cd '%s' && %s %s", cwd, tool, args) < 0) return -1;
+    int rc = th_run_cli(NULL, cmd, out_buf, sizeof out_buf);
+    free(cmd);
+    return rc;
 }
 static int run(const char *args) { return run_in(NULL, args); }
 
@@ -436,14 +431,9 @@ int main(int argc, char **argv) {
     }
     test_render();
     test_video_writer(dir);
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    snprintf(tool, sizeof tool, "%s/../selsa", dirname(self));
+    th_tool_path(tool, sizeof tool);
     if (access(tool, X_OK) == 0) test_command(dir);
     else TH_CHECK(0, "selsa tool not found at %s (build it with `make`)", tool);
-    char rm[4200];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    if (system(rm) != 0) printf("warning: could not remove %s\n", dir);
+    th_remove_tree(dir);
     return th_finish();
 }

@@ -15,12 +15,10 @@
  *   - the CLI: init-weights for mmtrack-tiny with and without --pretrained writes a .pth that
  *     `selsa inspect` lists and the model loads; family/format mismatches and official
  *     --pretrained. */
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -573,22 +571,10 @@ static void test_pth_and_training(const char *dir) {
 static char tool[4096];
 static char out_buf[65536];
 
-static int run(const char *args) {
-    char cmd[16384];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", tool, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run(const char *args) { return th_run_cli(tool, args, out_buf, sizeof out_buf); }
 
 static void test_cli(const char *dir) {
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    snprintf(tool, sizeof tool, "%s/../selsa", dirname(self));
+    th_tool_path(tool, sizeof tool);
     if (access(tool, X_OK) != 0) {
         char why[4200];
         snprintf(why, sizeof why, "selsa tool not found at %s (built by `make tests`): CLI checks skipped", tool);
@@ -718,8 +704,6 @@ int main(int argc, char **argv) {
     test_errors();
     test_pth_and_training(dir);
     test_cli(dir);
-    char rm[4200];
-    snprintf(rm, sizeof rm, "rm -rf %s", dir);
-    if (system(rm) != 0) printf("warning: could not remove %s\n", dir);
+    th_remove_tree(dir);
     return th_finish();
 }
