@@ -64,5 +64,8 @@ selsa_status selsa_train_family_mmtrack(selsa_train_family *f);
 
 /* dst (empty) = src without the *_test entries (skip_test) or all of it; keeps kinds and dtypes. */
 selsa_status selsa_train_weights_copy(selsa_weights *dst, const selsa_weights *src, bool skip_test);
+/* dst[name] := data (numel values): a trainer's master value written into a checkpoint
+ * dictionary; SELSA_ERR_INTERNAL when the name is missing or the size differs. */
+selsa_status selsa_train_weights_overwrite(selsa_weights *dst, const char *name, const float *data, int64_t numel);
 
 #endif

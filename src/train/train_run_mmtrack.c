@@ -172,9 +172,10 @@ static void mt_state_tensors(void *self, const selsa_train_state_tensor **list, 
 static int64_t mt_steps(void *self) { return selsa_mmtrack_trainer_steps(((mmtrack_family *)self)->t); }
 
 /* The step count decides the lr and PyTorch SGD's first step (momentum_buffer = grad): a resumed
- * trainer continues at the checkpoint's count with its loaded buffers. The public trainer API has
- * no setter (the trainer tests never resume), so the driver sets the field directly. */
-static void mt_set_steps(void *self, int64_t steps) { selsa_mmtrack_trainer_set_steps(((mmtrack_family *)self)->t, steps); }
+ * trainer continues at the checkpoint's count with its loaded buffers. */
+static void mt_set_steps(void *self, int64_t steps) {
+    selsa_mmtrack_trainer_set_steps(((mmtrack_family *)self)->t, steps);
+}
 
 static selsa_status mt_forward_backward(void *self, const selsa_train_sample *smp, uint64_t seed, int64_t epoch,
                                         selsa_official_losses *out) {
@@ -223,12 +224,7 @@ static selsa_status mt_checkpoint_weights(void *self, const selsa_weights *base,
     SELSA_TRY(selsa_train_weights_copy(out, base, false));
     for (int i = 0; i < selsa_mmtrack_trainer_n_params(F->t); i++) {
         const selsa_mmtrack_param *p = selsa_mmtrack_trainer_param(F->t, i);
-        const selsa_weight *e = selsa_weights_find(out, p->name);
-        if (!e) return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s is not in the state dict", p->name);
-        if (e->numel != p->numel)
-            return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s has %lld values, trainer %lld", p->name,
-                               (long long)e->numel, (long long)p->numel);
-        memcpy(e->data, p->data, (size_t)p->numel * sizeof(float));
+        SELSA_TRY(selsa_train_weights_overwrite(out, p->name, p->data, p->numel));
     }
     /* mmcv's checkpoint shape: meta.CLASSES (the VID names in label order) + state_dict */
     if (F->mc.num_classes == SELSA_VID_NUM_CLASSES && !out->class_names) {

@@ -68,6 +68,16 @@ static const char *kind_prefix(selsa_weight_kind k) {
     return k == SELSA_WEIGHT_ARG ? "arg:" : k == SELSA_WEIGHT_AUX ? "aux:" : "";
 }
 
+selsa_status selsa_train_weights_overwrite(selsa_weights *dst, const char *name, const float *data, int64_t numel) {
+    const selsa_weight *e = selsa_weights_find(dst, name);
+    if (!e) return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s is not in the weight dictionary", name);
+    if (e->numel != numel)
+        return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s has %lld values, trainer %lld", name,
+                           (long long)e->numel, (long long)numel);
+    memcpy(e->data, data, (size_t)numel * sizeof(float));
+    return SELSA_OK;
+}
+
 selsa_status selsa_train_weights_copy(selsa_weights *dst, const selsa_weights *src, bool skip_test) {
     char name[512];
     for (int64_t i = 0; i < src->count; i++) {
@@ -154,12 +164,7 @@ selsa_status selsa_train_checkpoint_weights(selsa_official_trainer *t, const sel
     SELSA_TRY(selsa_train_weights_copy(out, base, true));
     for (int i = 0; i < selsa_official_trainer_n_params(t); i++) {
         const selsa_official_param *p = selsa_official_trainer_param(t, i);
-        const selsa_weight *e = selsa_weights_find(out, p->name);
-        if (!e) return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s is not in the weight dictionary", p->name);
-        if (e->numel != p->numel)
-            return selsa_error(SELSA_ERR_INTERNAL, "checkpoint: %s has %lld values, trainer %lld", p->name,
-                               (long long)e->numel, (long long)p->numel);
-        memcpy(e->data, p->data, (size_t)p->numel * sizeof(float));
+        SELSA_TRY(selsa_train_weights_overwrite(out, p->name, p->data, p->numel));
     }
     /* official do_checkpoint: bbox_pred_weight_test = W * stds (per output row, tiled over the
      * 2 class-agnostic groups), bbox_pred_bias_test = b * stds + means */
