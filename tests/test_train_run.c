@@ -4,9 +4,11 @@
  *  - checkpoints: official layout with the *_test bbox keys (= W·stds), loadable by the test
  *    model; the training-state file rejects corruption and truncation;
  *  - corrupt dataset entries (missing image, broken XML) are skipped, warned and counted;
- *  - the CLI's happy path and documented errors with their exit codes.
+ *  - the CLI's happy path and documented errors with their exit codes;
+ *  - network.attention_qk_identity / attention_out_identity initialise the attention as s·I.
  * Every training runs in a forked child so the parent never starts OpenMP/BLAS threads (a
  * child forked after that could not use them). */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "selsa/config.h"
 #include "selsa/image.h"
 #include "selsa/model_official.h"
+#include "selsa/train_run.h"
 #include "selsa/weights.h"
 #include "train_support.h"
 
@@ -143,6 +146,45 @@ static void test_cli(void) {
              ts_out);
 }
 
+/* network.attention_qk_identity / attention_out_identity: query/key and linear_out start as s·I
+ * (zero off the diagonal), the other new layers as the spec; out-of-range values are refused. */
+static void test_attention_identity_init(void) {
+    selsa_config c;
+    selsa_config_default(&c);
+    if (!TH_OK(selsa_config_load(&c, "configs/tiny_synth.yaml"))) return;
+    TH_OK(selsa_config_set_arg(&c, "network.attention_qk_identity=2"));
+    TH_OK(selsa_config_set_arg(&c, "network.attention_out_identity=0.5"));
+    if (!TH_OK(selsa_config_validate(&c))) return;
+    selsa_official_config mc;
+    selsa_official_train_config tc;
+    if (!TH_OK(selsa_train_official_configs(&c, 100, &mc, &tc))) return;
+    selsa_weights w;
+    selsa_weights_init(&w);
+    if (TH_OK(selsa_train_initial_weights(&c, &mc, &w))) {
+        static const char *const names[] = {"query_1_weight", "key_2_weight", "linear_out_1_weight",
+                                            "linear_out_2_weight"};
+        static const float want_diag[] = {2.0f, 2.0f, 0.5f, 0.5f};
+        for (int k = 0; k < 4; k++) {
+            const selsa_weight *e = selsa_weights_find(&w, names[k]);
+            if (!TH_CHECK(e && e->numel == (int64_t)mc.fc_dim * mc.fc_dim, "%s present, %d x %d", names[k],
+                          mc.fc_dim, mc.fc_dim))
+                continue;
+            int64_t bad = 0, d = mc.fc_dim;
+            for (int64_t i = 0; i < d * d; i++) bad += e->data[i] != ((i % (d + 1) == 0) ? want_diag[k] : 0.0f);
+            TH_CHECK(bad == 0, "%s = %g * I (%lld entries differ)", names[k], (double)want_diag[k], (long long)bad);
+        }
+        const selsa_weight *f = selsa_weights_find(&w, "fc_new_2_weight");
+        double ss = 0;
+        for (int64_t i = 0; f && i < f->numel; i++) ss += (double)f->data[i] * f->data[i];
+        double sd = f ? sqrt(ss / (double)f->numel) : 0;
+        /* N(0, 0.01) over 16,384 values: the sample std is within 3 % of 0.01 */
+        TH_CHECK(f && fabs(sd - 0.01) < 3e-4, "fc_new_2 keeps the spec init N(0, 0.01): std %g", sd);
+    }
+    selsa_weights_free(&w);
+    TH_OK(selsa_config_set_arg(&c, "network.attention_out_identity=-1"));
+    TH_FAILS(selsa_config_validate(&c), SELSA_ERR_INVALID_ARG);
+}
+
 int main(int argc, char **argv) {
     th_init(argc, argv, "train_run");
     int ready = ts_setup(dir, data, sizeof data);
@@ -155,6 +197,7 @@ int main(int argc, char **argv) {
             test_cli();
         }
     }
+    test_attention_identity_init(); /* after the forks: the parent may start threads from here on */
     th_remove_tree(dir);
     return th_finish();
 }

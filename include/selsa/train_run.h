@@ -136,7 +136,9 @@ selsa_status selsa_train_official_configs(const selsa_config *cfg, int64_t roidb
 /* Initial weights of a training run: selsa_official_init_weights(seed) overlaid with every
  * tensor of the ImageNet model network.pretrained (prefix -> PREFIX-EPOCH.params with
  * network.pretrained_epoch, or a file path) whose name the detector uses (shapes checked;
- * tensors the detector does not use, e.g. fc1000_*, are listed in one warning). */
+ * tensors the detector does not use, e.g. fc1000_*, are listed in one warning). SELSA models:
+ * network.attention_qk_identity = s > 0 sets query_k/key_k to s·I and attention_out_identity
+ * = t > 0 sets linear_out_k to t·I before the overlay (selsa extensions; 0 = the spec). */
 selsa_status selsa_train_initial_weights(const selsa_config *cfg,
                                          const struct selsa_official_config *model_cfg,
                                          selsa_weights *out);
