@@ -21,51 +21,13 @@
 #include <jpeglib.h> /* after stdio.h: it uses FILE */
 
 #include "harness.h"
+#include "selsa/fileio.h"
 #include "selsa/classes.h"
 #include "selsa/eval.h"
 #include "selsa/image_write.h"
 #include "selsa/synth.h"
 
 /* ------------------------------------------------------------------ small utilities ------- */
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = '\0';
-        if (len) *len = (size_t)n;
-    }
-    return b;
-}
-
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int same_bytes(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    char *x = read_all(a, &na), *y = read_all(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
-static void rm_rf(const char *path) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", path);
-}
 
 /* Split text into lines (in place). Returns the count; *no_final_newline set when the text
  * does not end with '\n'. */
@@ -185,7 +147,7 @@ static void x_end(void *u, const XML_Char *el) {
 static int parse_xml(const char *path, xann *a) {
     memset(a, 0, sizeof *a);
     size_t len = 0;
-    char *buf = read_all(path, &len);
+    char *buf = th_read_file(path, &len);
     if (!buf) return 0;
     XML_Parser p = XML_ParserCreate(NULL);
     XML_SetUserData(p, a);
@@ -288,7 +250,7 @@ static void check_video(const char *root, const char *name, int n_frames, const 
     }
     /* one frame past the end must not exist */
     snprintf(path, sizeof path, "%s/Data/VID/%s/%06d.JPEG", root, name, n_frames);
-    TH_CHECK(!file_exists(path), "%s: frame %d exists beyond the listed length", name, n_frames);
+    TH_CHECK(!selsa_file_exists(path), "%s: frame %d exists beyond the listed length", name, n_frames);
     TH_CHECK(bad_xml == 0, "%s: %d XML files missing or malformed", name, bad_xml);
     TH_CHECK(bad_field == 0, "%s: %d bad XML fields", name, bad_field);
     TH_CHECK(bad_box == 0, "%s: %d boxes outside the image", name, bad_box);
@@ -312,7 +274,7 @@ static void check_dataset(const char *root, const selsa_synth_config *cfg, const
 
     /* VID_train_15frames.txt: "<video> 1 <frame_seg_id> <frame_seg_len>" */
     snprintf(path, sizeof path, "%s/ImageSets/VID_train_15frames.txt", root);
-    char *text = read_all(path, NULL);
+    char *text = th_read_file(path, NULL);
     TH_CHECK(text != NULL, "missing %s", path);
     if (text) {
         char **lines;
@@ -355,7 +317,7 @@ static void check_dataset(const char *root, const selsa_synth_config *cfg, const
                 if (len != prev_len || seg <= prev_seg) bad++;
                 prev_seg = seg;
                 snprintf(path, sizeof path, "%s/Data/VID/%s/%06d.JPEG", root, name, seg);
-                if (!file_exists(path)) bad++;
+                if (!selsa_file_exists(path)) bad++;
             }
         }
         TH_CHECK(bad == 0, "VID_train_15frames.txt: %d bad lines", bad);
@@ -366,7 +328,7 @@ static void check_dataset(const char *root, const selsa_synth_config *cfg, const
 
     /* VID_val_videos.txt: "<video> <start 1-based> 0 <num frames>", contiguous */
     snprintf(path, sizeof path, "%s/ImageSets/VID_val_videos.txt", root);
-    text = read_all(path, NULL);
+    text = th_read_file(path, NULL);
     TH_CHECK(text != NULL, "missing %s", path);
     selsa_vid_gt gt;
     selsa_vid_gt_init(&gt);
@@ -406,7 +368,7 @@ static void check_dataset(const char *root, const selsa_synth_config *cfg, const
 
     /* DET_train_30classes.txt: "<path without .JPEG> 1", no newline after the last line */
     snprintf(path, sizeof path, "%s/ImageSets/DET_train_30classes.txt", root);
-    text = read_all(path, NULL);
+    text = th_read_file(path, NULL);
     TH_CHECK(text != NULL, "missing %s", path);
     if (text) {
         char **lines;
@@ -577,7 +539,7 @@ static void test_writers(void) {
     size_t len = 0;
     TH_OK(selsa_jpeg_encode(img, H, W, 90, &buf, &len));
     size_t flen = 0;
-    char *fb = read_all(path, &flen);
+    char *fb = th_read_file(path, &flen);
     TH_CHECK(fb && flen == len && memcmp(fb, buf, len) == 0, "file bytes = in-memory encoding (deterministic)");
     free(fb);
     free(buf);
@@ -663,19 +625,19 @@ static void test_generate(void) {
         char a[1024], b[1024];
         snprintf(a, sizeof a, "%s/%s", root, files[i]);
         snprintf(b, sizeof b, "%s/%s", root2, files[i]);
-        TH_CHECK(same_bytes(a, b), "same seed, different bytes: %s", files[i]);
+        TH_CHECK(th_files_equal(a, b), "same seed, different bytes: %s", files[i]);
     }
     char a[1024], b[1024];
     snprintf(a, sizeof a, "%s/%s", root, files[3]);
     snprintf(b, sizeof b, "%s/%s", root3, files[3]);
-    TH_CHECK(file_exists(b) && !same_bytes(a, b), "another seed gives another first frame");
+    TH_CHECK(selsa_file_exists(b) && !th_files_equal(a, b), "another seed gives another first frame");
 
     /* contact sheet: a PNG */
     char png[600];
     snprintf(png, sizeof png, "%s/sheet.png", g_tmp);
     TH_OK(selsa_synth_contact_sheet(&c, png, 2, 3, 2));
     size_t len = 0;
-    char *p = read_all(png, &len);
+    char *p = th_read_file(png, &len);
     TH_CHECK(p && len > 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0, "contact sheet is a PNG");
     free(p);
 }
@@ -715,6 +677,6 @@ int main(int argc, char **argv) {
     test_bad_config();
     test_generate();
     test_variants();
-    rm_rf(g_tmp);
+    th_remove_tree(g_tmp);
     return th_finish();
 }
