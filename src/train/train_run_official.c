@@ -126,8 +126,8 @@ selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_of
     selsa_weights_init(&pw);
     selsa_status s = selsa_weights_load(path, &pw);
     if (s != SELSA_OK) {
-        s = selsa_error_context(s, "network.pretrained '%s' (ImageNet model; set network.pretrained: '' to "
-                                   "train from scratch)", path);
+        s = selsa_error_context(s, "network.pretrained '%s' (an ImageNet backbone or a trained detector; set "
+                                   "network.pretrained: '' to train from scratch)", path);
         return s;
     }
     int64_t used = 0;
@@ -148,7 +148,7 @@ selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_of
         used++;
     }
     if (s == SELSA_OK) {
-        selsa_log(SELSA_LOG_INFO, "initialised %lld tensors from the ImageNet model %s; the others as "
+        selsa_log(SELSA_LOG_INFO, "initialised %lld tensors from the pretrained model %s; the others as "
                                   "the official code does (new layers N(0, 0.01))",
                   (long long)used, path);
         selsa_weights_warn_unused(&pw, path);
