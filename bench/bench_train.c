@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
         selsa_official_trainer_zero_grad(t);
         s = selsa_official_trainer_forward_backward(t, &sm, true, &L[i]);
         double t1 = bench_now();
-        if (s == SELSA_OK) s = selsa_official_trainer_sgd_step(t);
+        if (s == SELSA_OK) s = selsa_official_trainer_sgd_step(t, NULL);
         double t2 = bench_now();
         if (s != SELSA_OK) {
             fprintf(stderr, "bench_train: step %d: %s: %s\n", i + 1, selsa_status_name(s), selsa_last_error());

@@ -11,6 +11,7 @@
 #include "fixture.h"
 #include "harness.h"
 #include "model/official_internal.h"
+#include "train/official_train_internal.h"
 #include "selsa/boxes.h"
 #include "selsa/train_official.h"
 
@@ -305,7 +306,7 @@ static void test_frozen_memory_nan(void) {
         selsa_official_losses L;
         selsa_official_trainer_zero_grad(t);
         if (!TH_OK(selsa_official_trainer_forward_backward(t, &S.s, true, &L))) break;
-        if (!TH_OK(selsa_official_trainer_sgd_step(t))) break;
+        if (!TH_OK(selsa_official_trainer_sgd_step(t, NULL))) break;
         if (k == 0) {
             peak0 = selsa_official_trainer_act_peak(t);
             cap0 = selsa_official_trainer_act_bytes(t);
@@ -345,7 +346,7 @@ static void test_frozen_memory_nan(void) {
     selsa_official_param *pq = selsa_official_trainer_find(t, "query_2_weight");
     pq->grad[5] = INFINITY;
     float before = pf->data[0];
-    TH_FAILS(selsa_official_trainer_sgd_step(t), SELSA_ERR_NUMERIC);
+    TH_FAILS(selsa_official_trainer_sgd_step(t, NULL), SELSA_ERR_NUMERIC);
     TH_CHECK(strstr(selsa_last_error(), "query_2_weight") != NULL, "message names the tensor: %s", selsa_last_error());
     TH_CHECK(pf->data[0] == before, "no update after a NaN gradient");
     /* a NaN arriving in a gradient through the backward: caught at the end of the backward */
@@ -354,7 +355,7 @@ static void test_frozen_memory_nan(void) {
     selsa_official_trainer_zero_grad(t);
     TH_OK(selsa_official_trainer_forward_backward(t, &S.s, true, &L));
     pk->grad[1] = NAN;
-    TH_FAILS(selsa_official_trainer_sgd_step(t), SELSA_ERR_NUMERIC);
+    TH_FAILS(selsa_official_trainer_sgd_step(t, NULL), SELSA_ERR_NUMERIC);
     setup_free(&S);
 }
 
@@ -396,12 +397,59 @@ static void test_accumulation(void) {
     selsa_official_param *pb = selsa_official_trainer_find(t, "fc_new_2_bias");
     TH_CHECK(pw->decay && !pb->decay, "wd only for *_weight");
     float w0 = pw->data[7], gw = pw->grad[7], b0 = pb->data[2], gb = pb->grad[2];
-    TH_OK(selsa_official_trainer_sgd_step(t));
+    TH_OK(selsa_official_trainer_sgd_step(t, NULL));
     double lr = selsa_official_lr_at(&S.tc, 0);
     double ew = w0 - lr * (gw + S.tc.wd * w0), eb = b0 - lr * gb;
     TH_CHECK(fabs(pw->data[7] - ew) <= 1e-6 * fmax(1, fabs(ew)), "sgd weight %.9g vs %.9g", pw->data[7], ew);
     TH_CHECK(fabs(pb->data[2] - eb) <= 1e-6 * fmax(1, fabs(eb)), "sgd bias %.9g vs %.9g", pb->data[2], eb);
     setup_free(&S);
+}
+
+/* TRAIN.clip_gradient: with clip = norm/4 every update is exactly 1/4 of the unclipped one on
+ * a non-decayed tensor (first MXNet step: Δ = −lr·coef·g); with clip above the norm, unchanged. */
+static void test_grad_clip(void) {
+    for (int mode = 0; mode < 2; mode++) {
+        setup S;
+        if (!setup_init(&S, 5) || !setup_freeze(&S)) {
+            setup_free(&S);
+            return;
+        }
+        selsa_official_trainer *t = S.t;
+        selsa_official_losses L;
+        selsa_official_trainer_zero_grad(t);
+        TH_OK(selsa_official_trainer_forward_backward(t, &S.s, true, &L));
+        double sq = 0;
+        for (int i = 0; i < selsa_official_trainer_n_params(t); i++) {
+            selsa_official_param *p = selsa_official_trainer_param(t, i);
+            for (int64_t j = 0; j < p->numel; j++) sq += (double)p->grad[j] * p->grad[j];
+        }
+        double norm = sqrt(sq);
+        TH_CHECK(norm > 0, "gradient norm %g", norm);
+        t->tc.grad_clip = (float)(mode == 0 ? norm / 4 : norm * 2);
+        double coef = mode == 0 ? t->tc.grad_clip / (norm + 1e-6) : 1.0;
+        selsa_official_param *pb = selsa_official_trainer_find(t, "cls_score_bias");
+        int64_t n = pb->numel;
+        float *b0 = malloc((size_t)n * sizeof(float)), *g = malloc((size_t)n * sizeof(float));
+        memcpy(b0, pb->data, (size_t)n * sizeof(float));
+        memcpy(g, pb->grad, (size_t)n * sizeof(float));
+        double reported = -1;
+        TH_OK(selsa_official_trainer_sgd_step(t, &reported));
+        /* the same squares summed in double in another order */
+        TH_CHECK(fabs(reported - norm) <= 1e-9 * norm, "reported pre-clip norm %.12g vs %.12g", reported, norm);
+        double lr = selsa_official_lr_at(&S.tc, 0), worst = 0, gmax = 0;
+        for (int64_t j = 0; j < n; j++) {
+            double want = b0[j] - lr * coef * g[j];
+            worst = fmax(worst, fabs(pb->data[j] - want));
+            gmax = fmax(gmax, fabs(g[j]));
+        }
+        /* one float multiply-add per element: rounding of b0 (~1e-7 relative) */
+        /* and the check can tell: an unclipped update would be off by 0.75·lr·gmax >> 1e-6 */
+        TH_CHECK(lr * gmax > 1e-4 && worst <= 1e-6, "clip %s: bias update off by %.3g (coef %.4f, lr·gmax %.3g)",
+                 mode == 0 ? "active" : "inactive", worst, coef, lr * gmax);
+        free(b0);
+        free(g);
+        setup_free(&S);
+    }
 }
 
 /* ------------------------------------------------------------------ anchor targets --------- */
@@ -691,7 +739,7 @@ static void test_parity(void) {
             printf("  parity step 0: %d gradient tensors, worst max|C-ref|/max|ref| %.3g (%s), %d missing\n",
                    np, worst, wn, missing);
         }
-        if (!TH_OK(selsa_official_trainer_sgd_step(t))) break;
+        if (!TH_OK(selsa_official_trainer_sgd_step(t, NULL))) break;
     }
     printf("  parity: own proposals vs reference RoIs over %d steps: max |diff| %.3g px\n", n_steps, max_roi_diff);
     /* RoIs are float32 boxes from the same float32 proposal op: allow 1e-3 px (decode in double
@@ -794,6 +842,7 @@ int main(int argc, char **argv) {
     test_fd(true);
     test_fd(false);
     test_accumulation();
+    test_grad_clip();
     test_frozen_memory_nan();
     test_parity();
     return th_finish();

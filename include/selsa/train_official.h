@@ -60,6 +60,8 @@ typedef struct selsa_official_train_config {
     int64_t lr_steps[SELSA_OFFICIAL_MAX_LR_STEPS]; /* update counts where lr *= lr_factor */
     int n_lr_steps;
     float lr_factor;        /* 0.1 */
+    float grad_clip;        /* 0: off (official). > 0: global L2 norm clip, coef = clip/(norm + 1e-6)
+                               when < 1, applied as rescale_grad (TRAIN.clip_gradient) */
     int64_t warmup_steps;   /* 0: no warmup; else linear from warmup_ratio·lr to lr */
     float warmup_ratio;
     bool warmup_constant;   /* true: the official WarmupMultiFactorScheduler — a constant
@@ -148,8 +150,9 @@ selsa_status selsa_official_trainer_forward_backward(selsa_official_trainer *t,
                                                      bool backward, selsa_official_losses *out);
 /* MXNet SGD update of every trainable tensor with lr = selsa_official_lr_at(step count),
  * then sync and step count + 1. Checks every gradient is finite first (SELSA_ERR_NUMERIC
- * naming the tensor; nothing is updated then). */
-selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t);
+ * naming the tensor; nothing is updated then). *norm_out (may be NULL): the global L2 norm of
+ * the gradients before any clipping (grad_clip). */
+selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t, double *norm_out);
 int64_t selsa_official_trainer_steps(const selsa_official_trainer *t);
 /* Resume support: set the update count (drives the LR schedule and the first-step rule). */
 void selsa_official_trainer_set_steps(selsa_official_trainer *t, int64_t steps);

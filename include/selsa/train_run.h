@@ -25,7 +25,8 @@
  *   config.yaml          the effective configuration.
  *
  * Updates. One update = num_devices × TRAIN.BATCH_IMAGES key images. Official family: their
- * gradients are SUMMED (MXNet kvstore, rescale_grad 1), MXNet SGD, constant warm-up.
+ * gradients are SUMMED (MXNet kvstore, rescale_grad 1), MXNet SGD, constant warm-up, and an
+ * optional global-norm clip (TRAIN.clip_gradient, off in the official recipe).
  * MMTracking family: AVERAGED (DDP over 8 GPUs × 1 image), gradient-norm clip
  * (TRAIN.clip_gradient), PyTorch SGD, mmcv linear warm-up; TRAIN.lr_step epochs become update
  * counts epoch × ceil(positions per epoch / batch) (mmcv by-epoch steps).

@@ -200,7 +200,7 @@ static const key_def keys[] = {
     E_ENUM("TRAIN.warmup_method", train.warmup_method, warmup_names, H, EX, "constant|linear",
            "constant (official) or linear (mmcv) warm-up"),
     E_DBL("TRAIN.clip_gradient", train.clip_gradient, H, EX,
-          "global L2 gradient-norm clip (0 = none; mmtrack 35)"),
+          "global L2 gradient-norm clip, both families (0 = none, the official recipe; mmtrack 35)"),
     E_INT("TRAIN.begin_epoch", train.begin_epoch, H, OF, "first epoch (resume point)"),
     E_INT("TRAIN.end_epoch", train.end_epoch, H, OF, "training stops before this epoch"),
     E_STR("TRAIN.model_prefix", train.model_prefix, H, OF,

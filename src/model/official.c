@@ -239,8 +239,10 @@ static selsa_status model_params(selsa_official_model *m, selsa_weights *w, bool
     return SELSA_OK;
 }
 
-selsa_status selsa_official_model_load(selsa_official_model **out, const selsa_official_config *cfg,
-                                       selsa_weights *w, const char *what) {
+/* for_training: the trainer keeps its own normalised bbox_pred copy, so the de-normalisation
+ * of a checkpoint without `_test` tensors is expected there and logged at debug level only. */
+static selsa_status model_load(selsa_official_model **out, const selsa_official_config *cfg, selsa_weights *w,
+                               const char *what, bool for_training) {
     if (!out || !cfg || !w) return selsa_error(SELSA_ERR_INVALID_ARG, "official model load: NULL argument");
     *out = NULL;
     SELSA_TRY(selsa_official_config_validate(cfg));
@@ -276,7 +278,7 @@ selsa_status selsa_official_model_load(selsa_official_model **out, const selsa_o
             for (int64_t i = 0; i < bw->c; i++) bw->data[o * bw->c + i] *= sd;
             m->bbox_pred.bias[o] *= sd;
         }
-        selsa_log(SELSA_LOG_INFO,
+        selsa_log(for_training ? SELSA_LOG_DEBUG : SELSA_LOG_INFO,
                   "%s: no bbox_pred_weight_test; de-normalising bbox_pred with stds (0.1, 0.1, 0.2, 0.2)",
                   what);
     } else {
@@ -288,6 +290,16 @@ selsa_status selsa_official_model_load(selsa_official_model **out, const selsa_o
 fail:
     selsa_official_model_free(m);
     return selsa_error_context(s, "%s", what);
+}
+
+selsa_status selsa_official_model_load(selsa_official_model **out, const selsa_official_config *cfg,
+                                       selsa_weights *w, const char *what) {
+    return model_load(out, cfg, w, what, false);
+}
+
+selsa_status selsa_official_model_load_for_training(selsa_official_model **out, const selsa_official_config *cfg,
+                                                    selsa_weights *w) {
+    return model_load(out, cfg, w, "training weights", true);
 }
 
 selsa_status selsa_official_model_load_file(selsa_official_model **out,

@@ -56,4 +56,10 @@ struct selsa_official_runner {
     void *debug_user;
 };
 
+/* selsa_official_model_load for the trainer: the same model, with the bbox_pred
+ * de-normalisation (expected there: training weights have no `_test` copies) logged at debug
+ * level instead of info. */
+selsa_status selsa_official_model_load_for_training(selsa_official_model **out, const selsa_official_config *cfg,
+                                                    selsa_weights *w);
+
 #endif

@@ -255,7 +255,7 @@ selsa_status selsa_official_trainer_create(selsa_official_trainer **out,
         if ((s = selsa_weights_get(w, "bbox_pred_bias", 1, &B, &src)) != SELSA_OK) goto fail;
         memcpy(raw_bb, src, (size_t)B * sizeof(float));
     }
-    if ((s = selsa_official_model_load(&t->m, &t->cfg, w, "training weights")) != SELSA_OK) goto fail;
+    if ((s = selsa_official_model_load_for_training(&t->m, &t->cfg, w)) != SELSA_OK) goto fail;
     t->n_layers = list_layers(t->m, NULL, NULL, NULL);
     t->layers = calloc((size_t)t->n_layers, sizeof *t->layers);
     t->params = calloc((size_t)t->n_layers * 2, sizeof *t->params);

@@ -2,7 +2,8 @@
  * every trainable tensor, weight decay only on *_weight / *_gamma (Optimizer.set_wd_mult),
  * step LR schedule with optional linear warmup, updates in official (unfolded) units followed by
  * re-folding into the model. Gradient accumulation: several forward_backward calls between
- * zero_grad and the step (summed, rescale_grad 1, as kvstore 'device' over 4 GPUs). */
+ * zero_grad and the step (summed, rescale_grad 1, as kvstore 'device' over 4 GPUs). Optional
+ * (not official) global L2-norm gradient clipping, TRAIN.clip_gradient. */
 #include <math.h>
 
 #include "selsa/ops_elem.h"
@@ -18,7 +19,7 @@ double selsa_official_lr_at(const selsa_official_train_config *c, int64_t step) 
     return lr;
 }
 
-selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t) {
+selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t, double *norm_out) {
     if (!t) return selsa_error(SELSA_ERR_INVALID_ARG, "official sgd: NULL trainer");
     /* never corrupt weights: every gradient is checked before anything is updated */
     for (int i = 0; i < t->n_params; i++) {
@@ -29,9 +30,19 @@ selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t) {
                                    p->name, (double)p->grad[j], (long long)j);
     }
     double lr = selsa_official_lr_at(&t->tc, t->step);
+    double sq = 0;
+    for (int i = 0; i < t->n_params; i++)
+        SELSA_TRY(selsa_grad_norm_sq(t->ctx, t->params[i].grad, t->params[i].numel, &sq));
+    double norm = sqrt(sq);
+    if (norm_out) *norm_out = norm;
+    double coef = 1.0; /* global-norm clip (torch clip_grad_norm_ rule), off in the official recipe */
+    if (t->tc.grad_clip > 0) {
+        coef = t->tc.grad_clip / (norm + 1e-6);
+        if (coef > 1.0) coef = 1.0;
+    }
     for (int i = 0; i < t->n_params; i++) {
         selsa_official_param *p = &t->params[i];
-        selsa_sgd_params sp = {(float)lr, t->tc.momentum, p->decay ? t->tc.wd : 0.0f, 1.0f,
+        selsa_sgd_params sp = {(float)lr, t->tc.momentum, p->decay ? t->tc.wd : 0.0f, (float)coef,
                                SELSA_SGD_MXNET, t->step == 0};
         selsa_status s = selsa_sgd_update(t->ctx, p->data, p->grad, p->mom, p->numel, &sp);
         if (s != SELSA_OK) return selsa_error_context(s, "sgd update of %s", p->name);

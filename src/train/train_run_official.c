@@ -41,6 +41,7 @@ selsa_status selsa_train_official_configs(const selsa_config *cfg, int64_t roidb
     tc->momentum = (float)T->momentum;
     tc->wd = (float)T->wd;
     tc->lr_factor = (float)T->lr_factor;
+    tc->grad_clip = (float)T->clip_gradient;
     tc->seed = cfg->seed;
     int batch = cfg->num_devices * T->batch_images;
     if (batch < 1) return selsa_error(SELSA_ERR_INVALID_ARG, "TRAIN.BATCH_IMAGES x devices must be >= 1");
@@ -134,7 +135,13 @@ selsa_status selsa_train_initial_weights(const selsa_config *cfg, const selsa_of
     for (int64_t i = 0; i < pw.count && s == SELSA_OK; i++) {
         selsa_weight *e = &pw.items[i];
         const selsa_weight *d = selsa_weights_find(out, e->name);
-        if (!d) continue;
+        if (!d) {
+            /* a trained detector's `_test` copies are the inference (de-normalised) bbox_pred;
+             * training starts from its plain bbox_pred, so they are expected to be left over */
+            size_t n = strlen(e->name);
+            if (n > 5 && !strcmp(e->name + n - 5, "_test")) e->used = true;
+            continue;
+        }
         bool same = d->ndim == e->ndim && d->numel == e->numel;
         for (int k = 0; same && k < d->ndim; k++) same = d->dims[k] == e->dims[k];
         if (!same) {
@@ -273,7 +280,7 @@ static selsa_status of_update(void *self, int n_images, double *lr, double *grad
     official_family *F = self;
     *lr = selsa_official_lr_at(&F->tc, selsa_official_trainer_steps(F->t));
     *grad_norm = NAN;
-    selsa_status s = selsa_official_trainer_sgd_step(F->t);
+    selsa_status s = selsa_official_trainer_sgd_step(F->t, grad_norm);
     selsa_official_trainer_zero_grad(F->t);
     return s;
 }
@@ -314,6 +321,7 @@ selsa_status selsa_train_family_official(selsa_train_family *f) {
     f->set_steps = of_set_steps;
     f->forward_backward = of_forward_backward;
     f->update = of_update;
+    f->log_grad_norm = true;
     f->checkpoint_weights = of_checkpoint_weights;
     f->save_weights = selsa_weights_save_params;
     f->destroy = of_destroy;
