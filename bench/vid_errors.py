@@ -9,7 +9,7 @@ Independent of the C evaluator (NumPy only). Prints:
   - recall (a detection of the right class with IoU >= 0.5 and score >= 0.05) by object size
     (sqrt of the box area: < 24, 24..48, >= 48 px), by the `occluded` flag, by truncation (box
     touching the image border) and by motion speed (motion IoU from the ground-truth tracks,
-    vid-eval.md §5: fast < 0.7 <= medium <= 0.9 < slow).
+    vid-eval.md §5: fast [0, 0.7], medium (0.7, 0.9], slow (0.9, 1]).
 Matching follows the VID protocol (IoU >= 0.5 with inclusive "+1" pixel areas, greedy by score,
 each ground-truth box matched once).
 
@@ -160,7 +160,7 @@ def main():
                       "size < 24" if size < 24 else "size 24-48" if size < 48 else "size >= 48",
                       "occluded" if occ[k] else "not occluded",
                       "truncated" if g[0] <= 0 or g[1] <= 0 or g[2] >= w - 1 or g[3] >= h - 1 else "inside",
-                      "fast" if m < 0.7 else "medium" if m <= 0.9 else "slow")
+                      "fast" if m <= 0.7 else "medium" if m <= 0.9 else "slow")
             for key in groups:
                 stat[key][0] += found
                 stat[key][1] += 1
