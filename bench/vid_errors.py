@@ -9,7 +9,7 @@ Independent of the C evaluator (NumPy only). Prints:
   - recall (a detection of the right class with IoU >= 0.5 and score >= 0.05) by object size
     (sqrt of the box area: < 24, 24..48, >= 48 px), by the `occluded` flag, by truncation (box
     touching the image border) and by motion speed (motion IoU from the ground-truth tracks,
-    vid-eval.md §5: fast [0, 0.7], medium (0.7, 0.9], slow (0.9, 1]).
+    vid-eval.md §5: fast [0, 0.7], medium (0.7, 0.9], slow (0.9, 1]), and by speed x size.
 Matching follows the VID protocol (IoU >= 0.5 with inclusive "+1" pixel areas, greedy by score,
 each ground-truth box matched once).
 
@@ -156,21 +156,23 @@ def main():
             found = any(int(D[j, 1]) == cls[k] and iou(D[j, 3:7], g[None])[0] >= 0.5 for j in js)
             size = np.sqrt((g[2] - g[0] + 1) * (g[3] - g[1] + 1))
             m = mot[f][k]
-            groups = ("all",
-                      "size < 24" if size < 24 else "size 24-48" if size < 48 else "size >= 48",
+            sz = "size < 24" if size < 24 else "size 24-48" if size < 48 else "size >= 48"
+            speed = "fast" if m <= 0.7 else "medium" if m <= 0.9 else "slow"
+            groups = ("all", sz, speed, f"{speed}, {sz}",
                       "occluded" if occ[k] else "not occluded",
-                      "truncated" if g[0] <= 0 or g[1] <= 0 or g[2] >= w - 1 or g[3] >= h - 1 else "inside",
-                      "fast" if m <= 0.7 else "medium" if m <= 0.9 else "slow")
+                      "truncated" if g[0] <= 0 or g[1] <= 0 or g[2] >= w - 1 or g[3] >= h - 1 else "inside")
             for key in groups:
                 stat[key][0] += found
                 stat[key][1] += 1
     print(f"recall (right class, IoU >= 0.5, score >= {a.min_score:g}):")
-    order = ("all", "size < 24", "size 24-48", "size >= 48", "occluded", "not occluded", "truncated", "inside",
-             "fast", "medium", "slow")
+    sizes = ("size < 24", "size 24-48", "size >= 48")
+    order = ("all",) + sizes + ("occluded", "not occluded", "truncated", "inside")
+    for speed in ("fast", "medium", "slow"):
+        order += (speed,) + tuple(f"{speed}, {sz}" for sz in sizes)
     for key in order:
         if key in stat:
             hit, n = stat[key]
-            print(f"  {key:13s} {100 * hit / n:5.1f} %  of {n:6d}")
+            print(f"  {key:19s} {100 * hit / n:5.1f} %  of {n:6d}")
 
 
 if __name__ == "__main__":
