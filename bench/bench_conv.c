@@ -122,7 +122,7 @@ static void build_r50dc5(int H, int W) {
     add(net, "rpn_conv", 512, 512, 3, 1, 1, 1, h, w);
 }
 
-static double now_ms(void) { return bench_now() * 1e3; }
+static double now_ms(void) { return selsa_monotonic_seconds() * 1e3; }
 
 /* median of v[0..n); sorts v in place (v[0] is then the best) */
 static double median(double *v, int n) {

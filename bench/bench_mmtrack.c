@@ -70,7 +70,7 @@ typedef struct driver {
 
 static selsa_status on_det(void *user, int64_t index, const selsa_mmtrack_result *res) {
     driver *d = user;
-    double t = bench_now();
+    double t = selsa_monotonic_seconds();
     const selsa_mmtrack_stats *st = selsa_mmtrack_runner_stats(d->runner);
     double ph[PH_N];
     stats_vec(st, ph);
@@ -86,8 +86,8 @@ static selsa_status on_det(void *user, int64_t index, const selsa_mmtrack_result
     if (d->raw) bench_dump_raw(d->raw, index, res->proposals, res->cls_score, res->bbox_pred);
     if (d->progress > 0 && d->log.n % d->progress == 0)
         fprintf(stderr, "[%lld frames] last %.2f s/frame, VmRSS %ld kB, VmHWM (loop) %ld kB\n",
-                (long long)d->log.n, k->wall, bench_proc_status_kb("VmRSS"), bench_proc_status_kb("VmHWM"));
-    d->log.t_last = bench_now(); /* excludes this callback's own I/O */
+                (long long)d->log.n, k->wall, selsa_proc_status_kb("VmRSS"), selsa_proc_status_kb("VmHWM"));
+    d->log.t_last = selsa_monotonic_seconds(); /* excludes this callback's own I/O */
     if (d->max_det > 0 && d->log.n >= d->max_det)
         return selsa_error(SELSA_ERR_UNSUPPORTED, "bench: stop after %lld frames", (long long)d->log.n);
     return SELSA_OK;
@@ -132,7 +132,7 @@ int main(int argc, char **argv) {
     selsa_weights w;
     selsa_weights_init(&w);
     selsa_status s = selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 0, threads);
-    double t_load = bench_now();
+    double t_load = selsa_monotonic_seconds();
     if (s == SELSA_OK) s = selsa_weights_load(pth, &w);
     if (s == SELSA_OK) {
         if (!strcmp(preset, "auto")) s = selsa_mmtrack_config_from_weights(&cfg, &w);
@@ -140,7 +140,7 @@ int main(int argc, char **argv) {
     }
     if (s == SELSA_OK) s = selsa_mmtrack_model_load(&model, &cfg, &w, pth);
     selsa_weights_free(&w);
-    t_load = bench_now() - t_load;
+    t_load = selsa_monotonic_seconds() - t_load;
     if (s == SELSA_OK) s = selsa_mmtrack_runner_create(&runner, model, &ctx, n_ref > cfg.n_ref ? n_ref : 0);
     selsa_image first = {0};
     if (s == SELSA_OK) s = selsa_image_read(paths[0], &first);
@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
         rc = 4;
         goto out;
     }
-    long rss_after_load = bench_proc_status_kb("VmRSS");
+    long rss_after_load = selsa_proc_status_kb("VmRSS");
     /* reset the peak-RSS counter: from here on VmHWM is the peak of the video loop alone */
     bool reset_ok = bench_reset_peak_rss();
 
@@ -171,10 +171,10 @@ int main(int argc, char **argv) {
     }
     selsa_mmtrack_runner_reset_stats(runner);
     selsa_mmtrack_schedule_opts opts = {.mode = SELSA_MMTRACK_ADAPTIVE, .n_ref = n_ref, .uncached = uncached};
-    double t0 = bench_now();
+    double t0 = selsa_monotonic_seconds();
     d.log.t_last = t0;
     s = selsa_mmtrack_run_video(runner, n, &opts, selsa_official_read_paths, (void *)paths, on_det, &d);
-    double total = bench_now() - t0;
+    double total = selsa_monotonic_seconds() - t0;
     if (d.dump) fclose(d.dump);
     if (d.raw) fclose(d.raw);
     d.dump = d.raw = NULL;
@@ -183,7 +183,7 @@ int main(int argc, char **argv) {
         rc = 5;
         goto out;
     }
-    long hwm_loop = bench_proc_status_kb("VmHWM"), rss_end = bench_proc_status_kb("VmRSS");
+    long hwm_loop = selsa_proc_status_kb("VmHWM"), rss_end = selsa_proc_status_kb("VmRSS");
 
     const selsa_mmtrack_stats *st = selsa_mmtrack_runner_stats(runner);
     int nr = n_ref > 0 ? n_ref : cfg.n_ref;

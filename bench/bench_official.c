@@ -57,7 +57,7 @@ typedef struct driver {
 static selsa_status on_det(void *user, int64_t index, const int64_t *window, int T,
                            const selsa_official_result *res) {
     driver *d = user;
-    double t = bench_now();
+    double t = selsa_monotonic_seconds();
     const selsa_official_stats *st = selsa_official_runner_stats(d->runner);
     double ph[PH_N];
     stats_vec(st, ph);
@@ -73,8 +73,8 @@ static selsa_status on_det(void *user, int64_t index, const int64_t *window, int
     if (d->raw) bench_dump_raw(d->raw, index, res->rois, res->cls_prob, res->bbox_pred);
     if (d->progress > 0 && d->log.n % d->progress == 0)
         fprintf(stderr, "[%lld key frames] last %.2f s/key frame, VmRSS %ld kB, VmHWM (loop) %ld kB\n",
-                (long long)d->log.n, k->wall, bench_proc_status_kb("VmRSS"), bench_proc_status_kb("VmHWM"));
-    d->log.t_last = bench_now(); /* excludes this callback's own I/O */
+                (long long)d->log.n, k->wall, selsa_proc_status_kb("VmRSS"), selsa_proc_status_kb("VmHWM"));
+    d->log.t_last = selsa_monotonic_seconds(); /* excludes this callback's own I/O */
     if (d->max_keys > 0 && d->log.n >= d->max_keys)
         return selsa_error(SELSA_ERR_UNSUPPORTED, "bench: stop after %lld key frames", (long long)d->log.n);
     return SELSA_OK;
@@ -120,9 +120,9 @@ int main(int argc, char **argv) {
     selsa_official_model *model = NULL;
     selsa_official_runner *runner = NULL;
     selsa_status s = selsa_ctx_init(&ctx, SELSA_BACKEND_CPU, 0, threads);
-    double t_load = bench_now();
+    double t_load = selsa_monotonic_seconds();
     if (s == SELSA_OK) s = selsa_official_model_load_file(&model, &cfg, params);
-    t_load = bench_now() - t_load;
+    t_load = selsa_monotonic_seconds() - t_load;
     if (s == SELSA_OK) s = selsa_official_runner_create(&runner, model, &ctx);
     selsa_image first = {0};
     if (s == SELSA_OK) s = selsa_image_read(paths[0], &first);
@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_official: %s: %s\n", selsa_status_name(s), selsa_last_error());
         return 4;
     }
-    long rss_load_peak = bench_maxrss_kb(), rss_after_load = bench_proc_status_kb("VmRSS");
+    long rss_load_peak = bench_maxrss_kb(), rss_after_load = selsa_proc_status_kb("VmRSS");
     /* reset the peak-RSS counter: from here on VmHWM is the peak of the video loop alone */
     bool reset_ok = bench_reset_peak_rss();
 
@@ -150,17 +150,17 @@ int main(int argc, char **argv) {
     }
     selsa_official_runner_reset_stats(runner);
     selsa_official_schedule_opts opts = {.perm = NULL, .temporal_order = temporal, .seed = seed, .uncached = false};
-    double t0 = bench_now();
+    double t0 = selsa_monotonic_seconds();
     d.log.t_last = t0;
     s = selsa_official_run_video(runner, n, &opts, selsa_official_read_paths, (void *)paths, on_det, &d);
-    double total = bench_now() - t0;
+    double total = selsa_monotonic_seconds() - t0;
     if (s != SELSA_OK && !(max_keys > 0 && d.log.n >= max_keys)) {
         fprintf(stderr, "bench_official: %s: %s\n", selsa_status_name(s), selsa_last_error());
         return 5;
     }
     if (d.dump) fclose(d.dump);
     if (d.raw) fclose(d.raw);
-    long hwm_loop = bench_proc_status_kb("VmHWM"), rss_end = bench_proc_status_kb("VmRSS");
+    long hwm_loop = selsa_proc_status_kb("VmHWM"), rss_end = selsa_proc_status_kb("VmRSS");
 
     const selsa_official_stats *st = selsa_official_runner_stats(runner);
     printf("bench_official: preset %s, K %d (window %d), %lld frames in video (%lld distinct files), "

@@ -100,18 +100,18 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/%06d.JPEG", dir, frame_ids[f]);
         s = selsa_image_read(path, &imgs[f]);
     }
-    double t_load = bench_now();
+    double t_load = selsa_monotonic_seconds();
     if (s == SELSA_OK) s = selsa_weights_load(params, &w);
     if (s == SELSA_OK) s = selsa_official_trainer_create(&t, &cfg, &tc, &w, &ctx);
-    t_load = bench_now() - t_load;
+    t_load = selsa_monotonic_seconds() - t_load;
     selsa_weights_free(&w);
     double scale = 0;
     int H = 0, W = 0;
     if (s == SELSA_OK)
         s = selsa_resize_rule_official(imgs[0].h, imgs[0].w, cfg.scale_short, cfg.scale_long, &scale, &H, &W);
-    double t_reserve = bench_now();
+    double t_reserve = selsa_monotonic_seconds();
     if (s == SELSA_OK) s = selsa_official_trainer_reserve(t, H, W, 3, n_gt);
-    t_reserve = bench_now() - t_reserve;
+    t_reserve = selsa_monotonic_seconds() - t_reserve;
     if (s != SELSA_OK) {
         fprintf(stderr, "bench_train: %s: %s\n", selsa_status_name(s), selsa_last_error());
         return 4;
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_gt; i++)
         for (int k = 0; k < 4; k++) gt[i * 4 + k] = (float)(gt_orig[i][k] * scale);
 
-    long rss_after_setup = bench_proc_status_kb("VmRSS"), maxrss_setup = bench_maxrss_kb();
+    long rss_after_setup = selsa_proc_status_kb("VmRSS"), maxrss_setup = bench_maxrss_kb();
     /* reset the peak-RSS counter: from here on VmHWM is the peak of the step loop alone */
     bool reset_ok = bench_reset_peak_rss();
 
@@ -143,12 +143,12 @@ int main(int argc, char **argv) {
     double fb[MAX_STEPS], sgd[MAX_STEPS], tot[MAX_STEPS];
     selsa_official_losses L[MAX_STEPS];
     for (int i = 0; i < steps; i++) {
-        double t0 = bench_now();
+        double t0 = selsa_monotonic_seconds();
         selsa_official_trainer_zero_grad(t);
         s = selsa_official_trainer_forward_backward(t, &sm, true, &L[i]);
-        double t1 = bench_now();
+        double t1 = selsa_monotonic_seconds();
         if (s == SELSA_OK) s = selsa_official_trainer_sgd_step(t, NULL);
-        double t2 = bench_now();
+        double t2 = selsa_monotonic_seconds();
         if (s != SELSA_OK) {
             fprintf(stderr, "bench_train: step %d: %s: %s\n", i + 1, selsa_status_name(s), selsa_last_error());
             return 5;
@@ -157,17 +157,17 @@ int main(int argc, char **argv) {
         printf("step %d: %.2f s (forward+backward %.2f s, sgd %.3f s) | losses rpn_cls %.5f rpn_bbox %.5f "
                "rcnn_cls %.5f rcnn_bbox %.5f | rpn +%d/-%d, fg RoIs %d | VmHWM (loop) %ld kB\n",
                i + 1, tot[i], fb[i], sgd[i], L[i].rpn_cls, L[i].rpn_bbox, L[i].rcnn_cls, L[i].rcnn_bbox,
-               L[i].n_rpn_pos, L[i].n_rpn_neg, L[i].n_fg_rois, bench_proc_status_kb("VmHWM"));
+               L[i].n_rpn_pos, L[i].n_rpn_neg, L[i].n_fg_rois, selsa_proc_status_kb("VmHWM"));
         fflush(stdout);
     }
-    long hwm_loop = bench_proc_status_kb("VmHWM");
+    long hwm_loop = selsa_proc_status_kb("VmHWM");
     /* forward-only passes (forward + targets + losses, no backward): the forward share of a step */
     double fo[MAX_STEPS];
     for (int i = 0; i < fwd_only; i++) {
         selsa_official_losses lf;
-        double t0 = bench_now();
+        double t0 = selsa_monotonic_seconds();
         s = selsa_official_trainer_forward_backward(t, &sm, false, &lf);
-        fo[i] = bench_now() - t0;
+        fo[i] = selsa_monotonic_seconds() - t0;
         if (s != SELSA_OK) {
             fprintf(stderr, "bench_train: forward-only pass: %s: %s\n", selsa_status_name(s), selsa_last_error());
             return 5;

@@ -2,7 +2,8 @@
  * (ru_maxrss, /proc/self/status, resetting the peak RSS), a table-driven command-line parser,
  * the numerically sorted frame list of a folder, medians, the official-family presets, and the
  * per-detection record of the video drivers (phase deltas, text / raw dumps, phase table, TSV).
- * Header-only (static inline): the Makefile builds each bench/bench_*.c into its own program. */
+ * Clock and /proc/self/status values come from the library (selsa_monotonic_seconds,
+ * selsa_proc_status_kb). Header-only (static inline): the Makefile builds each bench/bench_*.c into its own program. */
 #ifndef SELSA_BENCH_UTIL_H
 #define SELSA_BENCH_UTIL_H
 
@@ -18,31 +19,9 @@
 #include <time.h>
 
 #include "selsa/boxes.h"
+#include "selsa/context.h"
 #include "selsa/model_official.h"
 #include "selsa/tensor.h"
-
-/* Monotonic wall clock in seconds. */
-static inline double bench_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* kB value of a "Key:   123 kB" line of /proc/self/status, -1 if absent. */
-static inline long bench_proc_status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, key, n) == 0 && line[n] == ':') {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
 
 /* Peak RSS of the whole process (getrusage), kB. */
 static inline long bench_maxrss_kb(void) {

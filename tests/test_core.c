@@ -111,6 +111,12 @@ static void test_ctx(void) {
     selsa_ctx_free(&ctx);
     selsa_ctx bad;
     TH_FAILS(selsa_ctx_init(&bad, SELSA_BACKEND_CUDA, 0, 1), SELSA_ERR_UNSUPPORTED);
+    /* /proc/self/status reader: this process has a resident set and a peak at least as large */
+    long rss = selsa_proc_status_kb("VmRSS"), hwm = selsa_proc_status_kb("VmHWM");
+    TH_CHECK(rss > 0 && hwm >= rss, "VmRSS %ld kB, VmHWM %ld kB", rss, hwm);
+    TH_CHECK(selsa_proc_status_kb("VmRS") == -1 && selsa_proc_status_kb("NoSuchKey") == -1 &&
+                 selsa_proc_status_kb(NULL) == -1,
+             "a key prefix, an unknown key and NULL give -1");
 }
 
 static int write_hello(FILE *f, const void *user) { return fputs(user, f) < 0 ? -1 : 0; }

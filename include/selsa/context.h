@@ -41,6 +41,9 @@ void selsa_ctx_set_threads(selsa_ctx *ctx, int n_threads);
 int selsa_cpu_cores(void);
 /* Seconds of CLOCK_MONOTONIC (timing of phases, progress, ETA; never wall-clock dates). */
 double selsa_monotonic_seconds(void);
+/* kB value of a "Key:   123 kB" line of /proc/self/status (VmRSS, VmHWM, ...), -1 if absent
+ * (no /proc, or no such key). For memory reports of benchmarks. */
+long selsa_proc_status_kb(const char *key);
 
 /* Name of the backend ("cpu") and the BLAS configuration string, for start-up banners. */
 const char *selsa_ctx_backend_name(const selsa_ctx *ctx);

@@ -102,21 +102,6 @@ static long maxrss_kb(void) {
     return ru.ru_maxrss;
 }
 
-/* kB value of a "Key:   123 kB" line of /proc/self/status, -1 if absent. */
-static long proc_status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    long v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':') {
-            v = strtol(line + n + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
 
 /* Reset the kernel's peak-RSS counter (VmHWM) to the current RSS. 1 on success. */
 static int reset_peak_rss(void) {
@@ -835,7 +820,7 @@ int selsa_cmd_bench(int argc, char **argv) {
         r.other_cpu = busy0 >= 0 && busy1 >= 0 && wall1 > wall0 ? ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0) : -1;
         if (busy0 >= 0 && busy1 >= 0 && r.other_cpu < 0) r.other_cpu = 0; /* clock-tick rounding */
     }
-    r.runs_peak_kb = peak_ok ? proc_status_kb("VmHWM") : -1;
+    r.runs_peak_kb = peak_ok ? selsa_proc_status_kb("VmHWM") : -1;
     r.maxrss_kb = maxrss_kb();
     if (r.runs_peak_kb > r.maxrss_kb) r.maxrss_kb = r.runs_peak_kb; /* the two counters round differently */
     r.load_end = loadavg1();
