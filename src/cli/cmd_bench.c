@@ -102,7 +102,6 @@ static long maxrss_kb(void) {
     return ru.ru_maxrss;
 }
 
-
 /* Reset the kernel's peak-RSS counter (VmHWM) to the current RSS. 1 on success. */
 static int reset_peak_rss(void) {
     FILE *f = fopen("/proc/self/clear_refs", "w");
