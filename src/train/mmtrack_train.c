@@ -1033,11 +1033,17 @@ selsa_status selsa_mmtrack_trainer_forward_backward(selsa_mmtrack_trainer *t,
 
 selsa_status selsa_mmtrack_trainer_sgd_step(selsa_mmtrack_trainer *t, double *norm_out) {
     if (!t) return selsa_error(SELSA_ERR_INVALID_ARG, "mmtrack sgd step: NULL trainer");
-    SELSA_TRY(check_grads(t));
+    /* a sum of float squares cannot overflow a double, so the norm is finite iff every gradient
+     * is: one pass, and the per-element scan that names the tensor only on failure; nothing is
+     * updated before this check */
     double sq = 0;
     for (int i = 0; i < t->n_params; i++)
         SELSA_TRY(selsa_grad_norm_sq(t->ctx, t->params[i].grad, t->params[i].numel, &sq));
     double norm = sqrt(sq);
+    if (!isfinite(norm)) {
+        SELSA_TRY(check_grads(t));
+        return selsa_error(SELSA_ERR_NUMERIC, "SGD: gradient norm is not finite (%g); no update done", norm);
+    }
     if (norm_out) *norm_out = norm;
     /* torch clip_grad_norm_: coef = max_norm/(norm + 1e-6), applied when < 1 */
     double coef = 1.0;

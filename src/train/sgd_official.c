@@ -21,20 +21,25 @@ double selsa_official_lr_at(const selsa_official_train_config *c, int64_t step) 
 
 selsa_status selsa_official_trainer_sgd_step(selsa_official_trainer *t, double *norm_out) {
     if (!t) return selsa_error(SELSA_ERR_INVALID_ARG, "official sgd: NULL trainer");
-    /* never corrupt weights: every gradient is checked before anything is updated */
-    for (int i = 0; i < t->n_params; i++) {
-        const selsa_official_param *p = &t->params[i];
-        for (int64_t j = 0; j < p->numel; j++)
-            if (!isfinite(p->grad[j]))
-                return selsa_error(SELSA_ERR_NUMERIC, "sgd: gradient of %s is not finite (%g at element %lld); no update done",
-                                   p->name, (double)p->grad[j], (long long)j);
-    }
-    double lr = selsa_official_lr_at(&t->tc, t->step);
+    /* One pass: a sum of float squares cannot overflow a double, so the norm is finite iff
+     * every gradient is; the per-element scan that names the tensor runs only on failure.
+     * Nothing is updated before this check, so weights are never corrupted. */
     double sq = 0;
     for (int i = 0; i < t->n_params; i++)
         SELSA_TRY(selsa_grad_norm_sq(t->ctx, t->params[i].grad, t->params[i].numel, &sq));
     double norm = sqrt(sq);
+    if (!isfinite(norm)) {
+        for (int i = 0; i < t->n_params; i++) { /* slow path: name the tensor */
+            const selsa_official_param *p = &t->params[i];
+            for (int64_t j = 0; j < p->numel; j++)
+                if (!isfinite(p->grad[j]))
+                    return selsa_error(SELSA_ERR_NUMERIC, "sgd: gradient of %s is not finite (%g at element %lld); no update done",
+                                       p->name, (double)p->grad[j], (long long)j);
+        }
+        return selsa_error(SELSA_ERR_NUMERIC, "sgd: gradient norm is not finite (%g); no update done", norm);
+    }
     if (norm_out) *norm_out = norm;
+    double lr = selsa_official_lr_at(&t->tc, t->step);
     double coef = 1.0; /* global-norm clip (torch clip_grad_norm_ rule), off in the official recipe */
     if (t->tc.grad_clip > 0) {
         coef = t->tc.grad_clip / (norm + 1e-6);
