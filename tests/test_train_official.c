@@ -359,17 +359,26 @@ static void test_frozen_memory_nan(void) {
     setup_free(&S);
 }
 
+/* The frozen sample with the gradients of one forward_backward in the trainer (seed 5).
+ * false (S freed) on failure. */
+static bool setup_with_grads(setup *S) {
+    if (!setup_init(S, 5) || !setup_freeze(S)) {
+        setup_free(S);
+        return false;
+    }
+    selsa_official_losses L;
+    selsa_official_trainer_zero_grad(S->t);
+    if (TH_OK(selsa_official_trainer_forward_backward(S->t, &S->s, true, &L))) return true;
+    setup_free(S);
+    return false;
+}
+
 /* gradient accumulation: two calls with the same sample = 2 × one call */
 static void test_accumulation(void) {
     setup S;
-    if (!setup_init(&S, 5) || !setup_freeze(&S)) {
-        setup_free(&S);
-        return;
-    }
+    if (!setup_with_grads(&S)) return;
     selsa_official_trainer *t = S.t;
     selsa_official_losses L;
-    selsa_official_trainer_zero_grad(t);
-    TH_OK(selsa_official_trainer_forward_backward(t, &S.s, true, &L));
     int np = selsa_official_trainer_n_params(t);
     float **g1 = calloc((size_t)np, sizeof *g1);
     for (int i = 0; i < np; i++) {
@@ -410,14 +419,8 @@ static void test_accumulation(void) {
 static void test_grad_clip(void) {
     for (int mode = 0; mode < 2; mode++) {
         setup S;
-        if (!setup_init(&S, 5) || !setup_freeze(&S)) {
-            setup_free(&S);
-            return;
-        }
+        if (!setup_with_grads(&S)) return;
         selsa_official_trainer *t = S.t;
-        selsa_official_losses L;
-        selsa_official_trainer_zero_grad(t);
-        TH_OK(selsa_official_trainer_forward_backward(t, &S.s, true, &L));
         double sq = 0;
         for (int i = 0; i < selsa_official_trainer_n_params(t); i++) {
             selsa_official_param *p = selsa_official_trainer_param(t, i);
@@ -425,6 +428,7 @@ static void test_grad_clip(void) {
         }
         double norm = sqrt(sq);
         TH_CHECK(norm > 0, "gradient norm %g", norm);
+        /* set on the live trainer: the clip is relative to a norm known only after the backward */
         t->tc.grad_clip = (float)(mode == 0 ? norm / 4 : norm * 2);
         double coef = mode == 0 ? t->tc.grad_clip / (norm + 1e-6) : 1.0;
         selsa_official_param *pb = selsa_official_trainer_find(t, "cls_score_bias");

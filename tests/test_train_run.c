@@ -48,6 +48,9 @@ static void test_kill_and_resume(void) {
     snprintf(pa, sizeof pa, "%s/train_log.jsonl", a);
     int64_t total = ts_log_steps(pa, &ordered);
     TH_CHECK(total > 20 && ordered, "log of the uninterrupted run: %lld step records, in order", (long long)total);
+    double gn = ts_log_value(pa, 1, "grad_norm"), gn2 = ts_log_value(pa, 2, "grad_norm");
+    TH_CHECK(gn > 0 && isfinite(gn) && gn2 > 0 && isfinite(gn2), "step records carry the pre-clip grad_norm (%g, %g)",
+             gn, gn2);
     int64_t kill_at = (total / 2 + 5) / 5 * 5 + 3; /* second epoch, mid-epoch */
     ts_child_run rb = {data, b, false, kill_at, 5};
     st = ts_train_in_child(&FAM, &rb);

@@ -42,24 +42,6 @@ static const char *const SETS[] = {
     "TRAIN.RPN_BATCH_SIZE=32", "TRAIN.end_epoch=2", "TRAIN.lr_step='1'", "TRAIN.warmup_step=3", "threads=1"};
 static const ts_family FAM = {CFG, SETS, (int)(sizeof SETS / sizeof SETS[0]), PREFIX};
 
-/* Number after "key": in the step record of update `step` (NAN when absent). */
-static double log_value(const char *path, int64_t step, const char *key) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NAN;
-    char line[4096], want[64], k[80];
-    snprintf(want, sizeof want, "\"type\":\"step\",\"step\":%lld,", (long long)step);
-    snprintf(k, sizeof k, "\"%s\":", key);
-    double v = NAN;
-    while (fgets(line, sizeof line, f)) {
-        if (!strstr(line, want)) continue;
-        const char *p = strstr(line, k);
-        if (p) v = atof(p + strlen(k));
-        break;
-    }
-    fclose(f);
-    return v;
-}
-
 /* "positions" of the first epoch_start record */
 static int64_t log_positions(const char *path) {
     FILE *f = fopen(path, "r");
@@ -90,13 +72,13 @@ static void test_kill_and_resume(void) {
              "log of the uninterrupted run: %lld step records for 2 epochs of %lld positions, in order",
              (long long)total, (long long)positions);
     /* MMTracking schedule: linear warm-up from lr/3 over 3 updates, ×0.1 after epoch 1 */
-    double lr1 = log_value(pa, 1, "lr"), lr2 = log_value(pa, 2, "lr"), lrd = log_value(pa, upe + 1, "lr"),
-           lrb = log_value(pa, upe, "lr");
+    double lr1 = ts_log_value(pa, 1, "lr"), lr2 = ts_log_value(pa, 2, "lr"), lrd = ts_log_value(pa, upe + 1, "lr"),
+           lrb = ts_log_value(pa, upe, "lr");
     TH_CHECK(fabs(lr1 - 0.01 / 3) < 1e-9 && fabs(lr2 - 0.01 * (1 - (1 - 1.0 / 3) * (1 - 1.0 / 3))) < 1e-9,
              "warm-up: lr %.9g, %.9g (want 0.01/3, 0.01·(1 − (2/3)·(2/3)))", lr1, lr2);
     TH_CHECK(fabs(lrb - 0.01) < 1e-9 && fabs(lrd - 0.001) < 1e-9,
              "lr_step '1' = update %lld: lr %.9g before, %.9g after (want 0.01, 0.001)", (long long)upe, lrb, lrd);
-    double gn = log_value(pa, 1, "grad_norm"), pos = log_value(pa, 1, "pos_rois"), cls = log_value(pa, 1, "cls");
+    double gn = ts_log_value(pa, 1, "grad_norm"), pos = ts_log_value(pa, 1, "pos_rois"), cls = ts_log_value(pa, 1, "cls");
     TH_CHECK(gn > 0 && isfinite(gn) && pos >= 0 && cls > 0, "step records carry grad_norm %g, pos_rois %g, cls %g", gn,
              pos, cls);
     /* the same run killed with SIGKILL in the second epoch, 2 updates after a checkpoint */

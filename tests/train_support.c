@@ -1,6 +1,7 @@
 /* Shared support of the whole-training-run tests; see train_support.h. */
 #include "train_support.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,23 @@ bool ts_same_weights(const char *a, const char *b, const char *what) {
     selsa_weights_free(&wa);
     selsa_weights_free(&wb);
     return ok;
+}
+
+double ts_log_value(const char *path, int64_t step, const char *key) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NAN;
+    char line[4096], want[64], k[80];
+    snprintf(want, sizeof want, "\"type\":\"step\",\"step\":%lld,", (long long)step);
+    snprintf(k, sizeof k, "\"%s\":", key);
+    double v = NAN;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, want)) continue;
+        const char *p = strstr(line, k);
+        if (p) v = atof(p + strlen(k));
+        break;
+    }
+    fclose(f);
+    return v;
 }
 
 int64_t ts_log_steps(const char *path, bool *in_order) {

@@ -62,6 +62,9 @@ bool ts_same_weights(const char *a, const char *b, const char *what);
 /* Count the "type":"step" records of a JSONL training log; *in_order is set when their step
  * numbers are 1, 2, ..., n (no duplicates). -1 (and *in_order false) when unreadable. */
 int64_t ts_log_steps(const char *path, bool *in_order);
+/* Numeric field `key` of the "type":"step" record of update `step` in a JSONL training log; NaN
+ * when the file, the record or the field is missing. */
+double ts_log_value(const char *path, int64_t step, const char *key);
 
 /* Through the CLI on copies run_c / run_d of dir/run_a (a finished 2-epoch run): a corrupted byte
  * in <prefix>-0002.state gives exit 4 naming the checksum, a truncated one exit 4 "truncated". */
